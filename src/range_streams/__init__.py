@@ -1,0 +1,1 @@
+"""range-streams: random-access, seekable files over HTTP range requests."""

@@ -1,0 +1,134 @@
+"""The exceptions range-streams raises, as one tree.
+
+Every error that range-streams itself decides on derives from ``RangeStreamError``.
+httpx's own transport errors (``httpx.ConnectError``, ``httpx.ReadTimeout``, ...) pass
+through unchanged unless the retry budget turned them into ``RetriesExhaustedError``.
+
+::
+
+    RangeStreamError
+    ├── InvalidRangeError (ValueError) ........ a range that cannot be asked for: float,
+    │                                           start > stop, past the end, negative with
+    │                                           no known length
+    ├── InvalidURLError (ValueError) .......... not an absolute http(s) URL
+    ├── OverlapError (ValueError) ............. strict overlap policy refused a range
+    ├── StreamClosedError (ValueError) ........ I/O on a closed stream or file
+    └── RangeResponseError .................... the server's answer cannot be trusted
+        ├── HTTPStatusError (httpx.HTTPStatusError)  4xx / 5xx (except the ones below)
+        │   └── RangeNotSatisfiableError ...... 416
+        ├── RangeNotSupportedError ............ 200 (the whole file) to a ranged request
+        ├── ContentRangeError ................. missing, malformed or mismatched
+        │                                       Content-Range (start, length, total)
+        ├── ContentEncodingError .............. a 206 whose body is encoded (gzip, ...)
+        ├── RemoteFileChangedError ............ validators or size changed, or 412
+        ├── MultipartError .................... unparsable multipart/byteranges body
+        ├── IncompleteBodyError ............... the body ended before / ran past its length
+        └── RetriesExhaustedError ............. transient faults outlasted the retry budget
+
+``ValueError`` is a base of the input errors so that code written against the io
+module (which raises ``ValueError`` for I/O on closed files) keeps working.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+__all__ = [
+    "ContentEncodingError",
+    "ContentRangeError",
+    "HTTPStatusError",
+    "IncompleteBodyError",
+    "InvalidRangeError",
+    "InvalidURLError",
+    "MultipartError",
+    "OverlapError",
+    "RangeNotSatisfiableError",
+    "RangeNotSupportedError",
+    "RangeResponseError",
+    "RangeStreamError",
+    "RemoteFileChangedError",
+    "RetriesExhaustedError",
+    "StreamClosedError",
+]
+
+
+class RangeStreamError(Exception):
+    """Base class of every error range-streams raises itself."""
+
+
+class InvalidRangeError(RangeStreamError, ValueError):
+    """A byte range that cannot be requested as given."""
+
+
+class InvalidURLError(RangeStreamError, ValueError):
+    """The URL is not an absolute http(s) URL."""
+
+
+class OverlapError(RangeStreamError, ValueError):
+    """A new range overlaps a registered one under the strict policy."""
+
+
+class StreamClosedError(RangeStreamError, ValueError):
+    """I/O was attempted on a closed stream, response or file."""
+
+
+class RangeResponseError(RangeStreamError):
+    """The server's response to a range request cannot be used as the bytes asked for."""
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class HTTPStatusError(RangeResponseError, httpx.HTTPStatusError):
+    """An error status. Also an ``httpx.HTTPStatusError``, as upstream raised that."""
+
+    def __init__(self, message: str, *, request: httpx.Request, response: httpx.Response) -> None:
+        httpx.HTTPStatusError.__init__(self, message, request=request, response=response)
+        self.url = str(request.url)
+
+
+class RangeNotSatisfiableError(HTTPStatusError):
+    """416: the range starts at or past the end of the file."""
+
+
+class RangeNotSupportedError(RangeResponseError):
+    """The server sent the whole file (200) where a range was asked for."""
+
+
+class ContentRangeError(RangeResponseError):
+    """Content-Range is missing, malformed, or does not match what was asked for."""
+
+
+class ContentEncodingError(RangeResponseError):
+    """A partial response body is content-encoded, so its bytes are not the file's."""
+
+
+class RemoteFileChangedError(RangeResponseError):
+    """The remote file is not the version the stream started reading."""
+
+
+class MultipartError(RangeResponseError):
+    """A multipart/byteranges body could not be parsed."""
+
+
+class IncompleteBodyError(RangeResponseError):
+    """A body ended early (or ran long); ``received`` says how many bytes arrived."""
+
+    def __init__(
+        self, message: str, *, expected: int, received: int, url: str | None = None
+    ) -> None:
+        super().__init__(message, url=url)
+        self.expected = expected
+        self.received = received
+
+
+class RetriesExhaustedError(RangeResponseError):
+    """Transient faults outlasted the retry budget; ``position`` is how far reading got."""
+
+    def __init__(
+        self, message: str, *, attempts: int, position: int, url: str | None = None
+    ) -> None:
+        super().__init__(message, url=url)
+        self.attempts = attempts
+        self.position = position
