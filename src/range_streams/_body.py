@@ -1,0 +1,234 @@
+"""One span of the file arriving over the wire: read forward, resumed, never wrong.
+
+``Body`` owns at most one open response for file bytes ``[start, stop)``. Reads at any
+position inside the span are served from, in order of cost: the bounded history of
+bytes already pulled (backward seeks), the wire itself (skipping a small forward gap
+rather than paying a round trip), or a fresh request from that position (a gap too
+large to skip, or bytes older than the history). A body that breaks off mid-way is
+resumed with ``If-Range`` up to ``RetryPolicy.attempts`` times, with backoff; every
+byte is counted against the span, so a short or long body is an error, not data.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import httpx
+
+from ._errors import IncompleteBodyError, RetriesExhaustedError, StreamClosedError
+from ._flow import DRAIN_LIMIT, Close, Flow, Opened, Receive, Sleep, Wire, finish, open_span
+from ._protocol import RemoteState
+from ._ranges import Span
+
+__all__ = ["Body", "RetryPolicy"]
+
+logger = logging.getLogger("range_streams")
+
+TRANSIENT = (httpx.TransportError, IncompleteBodyError)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often a broken body is resumed, and how long to wait between tries."""
+
+    attempts: int = 3
+    backoff: float = 0.1
+    max_backoff: float = 2.0
+
+    def delay(self, attempt: int) -> float:
+        return float(min(self.backoff * 2**attempt, self.max_backoff))
+
+
+@dataclass(frozen=True, slots=True)
+class BodyLimits:
+    """Memory and skipping bounds; see ``Body``."""
+
+    history: int = 1 << 20  # bytes kept behind the wire position for backward seeks
+    skip: int = 256 * 1024  # largest forward gap read and discarded instead of re-requested
+
+
+class Body:
+    """File bytes ``[start, stop)`` over one (re)openable response."""
+
+    def __init__(
+        self,
+        remote: RemoteState,
+        span: Span,
+        *,
+        opened: Opened | None = None,
+        retry: RetryPolicy | None = None,
+        limits: BodyLimits | None = None,
+    ) -> None:
+        self.remote = remote
+        self.span = span
+        self.retry = retry or RetryPolicy()
+        self.limits = limits or BodyLimits()
+        self.start: int | None = None
+        self.stop: int | None = None
+        self.closed = False
+        self._wire: Wire | None = None
+        self._wire_pos = 0  # file offset of the next byte the wire will give
+        self._wire_stop = 0  # file offset where the wire's body ends
+        self._history = bytearray()  # the bytes just before _wire_pos
+        self._attempts = 0
+        self._sent = False
+        if opened is not None:
+            self._take(opened)
+        elif span.is_absolute:
+            assert span.stop is not None
+            self.start, self.stop = span.start, span.stop
+            self._wire_pos = self._wire_stop = span.start
+
+    @property
+    def is_open(self) -> bool:
+        return self._wire is not None and not self._wire.closed
+
+    def _take(self, opened: Opened) -> None:
+        if self.start is None:
+            self.start, self.stop = opened.start, opened.stop
+        self._wire = opened.wire
+        self._wire_pos = opened.start
+        self._wire_stop = opened.wire_stop
+        self._history.clear()
+        self._sent = True
+
+    def open(self) -> Flow[None]:
+        """Send the request now if the span's ends are not known yet (suffix, negative)."""
+        if self.closed:
+            raise StreamClosedError("read from a closed range response")
+        if self.start is None:
+            self._take((yield from open_span(self.remote, self.span)))
+
+    def _reopen(self, position: int) -> Flow[None]:
+        """A fresh request for ``[position, stop)``: a resume (If-Range) once one was sent."""
+        yield from self._drop_wire()
+        assert self.stop is not None
+        self._take(
+            (yield from open_span(self.remote, Span(position, self.stop), resume=self._sent))
+        )
+
+    def _drop_wire(self) -> Flow[None]:
+        wire, self._wire = self._wire, None
+        if wire is not None and not wire.closed:
+            yield from finish(wire, self._wire_stop - self._wire_pos)
+
+    def read_at(self, position: int, size: int) -> Flow[bytes]:
+        """Up to ``size`` bytes from file offset ``position`` (fewer only at ``stop``)."""
+        yield from self.open()
+        assert self.start is not None and self.stop is not None
+        if position < self.start:
+            raise ValueError(f"offset {position} is before this body's start {self.start}")
+        size = min(size, self.stop - position)
+        if size <= 0:
+            return b""
+        history_start = self._wire_pos - len(self._history)
+        if (
+            position < history_start
+            or position > self._wire_pos + self.limits.skip
+            or (self._wire is None and position >= self._wire_pos)
+        ):
+            yield from self._reopen(position)
+            history_start = self._wire_pos
+        if position < self._wire_pos:
+            offset = position - history_start
+            cached = bytes(self._history[offset : offset + size])
+            if len(cached) == size:
+                return cached
+            out = bytearray(cached)
+        else:
+            out = bytearray()
+            # Forward gap that is worth skipping on the wire rather than re-requesting.
+            while self._wire_pos < position:
+                chunk = yield from self._pull()
+                excess = self._wire_pos - position
+                if excess > 0:
+                    out += chunk[len(chunk) - excess :][:size]
+        while len(out) < size:
+            chunk = yield from self._pull()
+            out += chunk[: size - len(out)]
+        return bytes(out)
+
+    def _pull(self) -> Flow[bytes]:
+        """The next chunk off the wire (never empty), resuming after transient faults."""
+        assert self.stop is not None
+        while True:
+            if self._wire is None or self._wire.closed:
+                yield from self._reopen(self._wire_pos)
+            assert self._wire is not None
+            try:
+                chunk = yield Receive(self._wire)
+                if not chunk:
+                    raise IncompleteBodyError(
+                        f"{self.remote.url}: body ended at byte {self._wire_pos} of"
+                        f" [{self.start}, {self._wire_stop})",
+                        expected=self._wire_stop - (self.start or 0),
+                        received=self._wire_pos - (self.start or 0),
+                        url=self.remote.url,
+                    )
+            except TRANSIENT as exc:
+                yield from self._recover(exc)
+                continue
+            break
+        remaining = self._wire_stop - self._wire_pos
+        if len(chunk) > remaining:
+            wire, self._wire = self._wire, None
+            wire.closed = True
+            yield Close(wire)
+            raise IncompleteBodyError(
+                f"{self.remote.url}: body ran past its declared end {self._wire_stop}",
+                expected=self._wire_stop - (self.start or 0),
+                received=self._wire_pos + len(chunk) - (self.start or 0),
+                url=self.remote.url,
+            )
+        self._wire_pos += len(chunk)
+        self._remember(chunk)
+        self._attempts = 0
+        if self._wire_pos >= self.stop:
+            yield from self._drop_wire() if self._wire_pos == self._wire_stop else self._abandon()
+        return bytes(chunk)
+
+    def _abandon(self) -> Flow[None]:
+        """Close a wire whose remaining bytes (past ``stop``) will never be wanted."""
+        wire, self._wire = self._wire, None
+        if wire is not None and not wire.closed:
+            yield from finish(wire, DRAIN_LIMIT + 1)
+
+    def _remember(self, chunk: bytes) -> None:
+        limit = self.limits.history
+        if limit <= 0:
+            return
+        self._history += chunk
+        # Trim only when twice over, so trimming costs O(1) per byte amortised.
+        if len(self._history) > 2 * limit:
+            del self._history[: len(self._history) - limit]
+
+    def _recover(self, exc: Exception) -> Flow[None]:
+        wire, self._wire = self._wire, None
+        if wire is not None and not wire.closed:
+            wire.closed = True
+            yield Close(wire)
+        if self._attempts >= self.retry.attempts:
+            raise RetriesExhaustedError(
+                f"{self.remote.url}: gave up after {self._attempts + 1} attempts at byte"
+                f" {self._wire_pos}: {exc}",
+                attempts=self._attempts + 1,
+                position=self._wire_pos,
+                url=self.remote.url,
+            ) from exc
+        delay = self.retry.delay(self._attempts)
+        self._attempts += 1
+        logger.warning(
+            "%s: %s at byte %d; resuming (attempt %d) in %.2fs",
+            self.remote.url,
+            type(exc).__name__,
+            self._wire_pos,
+            self._attempts,
+            delay,
+        )
+        yield Sleep(delay)
+
+    def close(self) -> Flow[None]:
+        self.closed = True
+        self._history = bytearray()
+        yield from self._abandon()

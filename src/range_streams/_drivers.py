@@ -1,0 +1,97 @@
+"""The two thin drivers: they run a flow's commands with a sync or an async httpx client.
+
+They are the only code that performs I/O, and they hold no decisions: everything they
+do is "execute the command, hand back the result or the exception".
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any, TypeVar
+
+import anyio
+import httpx
+
+from ._flow import Close, Command, Flow, Receive, Send, Wire
+
+__all__ = ["run_async", "run_sync"]
+
+T = TypeVar("T")
+
+
+def run_sync(client: httpx.Client, flow: Flow[T]) -> T:
+    result: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            command = flow.throw(error) if error is not None else flow.send(result)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        error = None
+        try:
+            result = _execute_sync(client, command)
+        except Exception as exc:  # handed to the flow, which decides
+            result, error = None, exc
+
+
+def _execute_sync(client: httpx.Client, command: Command) -> Any:
+    if isinstance(command, Receive):
+        return next(command.wire.chunks, b"")  # type: ignore[arg-type]
+    if isinstance(command, Send):
+        request = client.build_request(command.method, command.url, headers=command.headers)
+        response = client.send(request, stream=True, follow_redirects=False)
+        if _preloaded(response):
+            return Wire(response, iter((response.content,)))
+        return Wire(response, response.iter_raw(None))
+    if isinstance(command, Close):
+        command.wire.closed = True
+        command.wire.response.close()
+        return None
+    time.sleep(command.seconds)
+    return None
+
+
+async def run_async(client: httpx.AsyncClient, flow: Flow[T]) -> T:
+    result: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            command = flow.throw(error) if error is not None else flow.send(result)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        error = None
+        try:
+            result = await _execute_async(client, command)
+        except Exception as exc:
+            result, error = None, exc
+
+
+async def _execute_async(client: httpx.AsyncClient, command: Command) -> Any:
+    if isinstance(command, Receive):
+        try:
+            return await command.wire.chunks.__anext__()  # type: ignore[union-attr]
+        except StopAsyncIteration:
+            return b""
+    if isinstance(command, Send):
+        request = client.build_request(command.method, command.url, headers=command.headers)
+        response = await client.send(request, stream=True, follow_redirects=False)
+        if _preloaded(response):
+            return Wire(response, _aiter_once(response.content))
+        return Wire(response, response.aiter_raw(None))
+    if isinstance(command, Close):
+        command.wire.closed = True
+        await command.wire.response.aclose()
+        return None
+    await anyio.sleep(command.seconds)
+    return None
+
+
+def _preloaded(response: httpx.Response) -> bool:
+    # Transports that build responses from bytes (MockTransport, respx) hand over a body
+    # httpx already read; streaming it again would raise StreamConsumed.
+    return response.is_stream_consumed and hasattr(response, "_content")
+
+
+async def _aiter_once(data: bytes) -> AsyncIterator[bytes]:
+    yield data

@@ -1,0 +1,289 @@
+"""I/O as values: the commands flows yield, and the flows that open ranges.
+
+A *flow* is a generator that yields commands (``Send``, ``Receive``, ``Close``,
+``Sleep``) and receives their results, the way httpx's ``Auth.auth_flow`` yields
+requests and receives responses. The same flow runs under the sync driver
+(``httpx.Client``) and the async one (``httpx.AsyncClient``); neither driver holds any
+protocol logic, and no flow touches a socket. Errors raised by a command are thrown
+back into the flow at the ``yield``, so a flow can retry.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Generator, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urljoin
+
+import httpx
+
+from ._errors import (
+    HTTPStatusError,
+    RangeNotSatisfiableError,
+    RangeResponseError,
+    RemoteFileChangedError,
+)
+from ._protocol import (
+    SUFFIX_REFUSALS,
+    Accepted,
+    RemoteState,
+    accept_partial,
+    accept_whole,
+    is_redirect,
+    length_from_unsatisfied,
+    request_headers,
+)
+from ._ranges import Span
+
+__all__ = [
+    "Close",
+    "Flow",
+    "Opened",
+    "Receive",
+    "Send",
+    "Sleep",
+    "Wire",
+    "learn_length",
+    "open_span",
+]
+
+logger = logging.getLogger("range_streams")
+
+T = TypeVar("T")
+MAX_REDIRECTS = 10
+# A body this small is read to its end before closing, so the connection is reused.
+DRAIN_LIMIT = 64 * 1024
+
+
+class Wire:
+    """An open response; ``chunks`` is the driver's (sync or async) raw byte iterator."""
+
+    __slots__ = ("chunks", "closed", "response")
+
+    def __init__(
+        self, response: httpx.Response, chunks: Iterator[bytes] | AsyncIterator[bytes]
+    ) -> None:
+        self.response = response
+        self.chunks = chunks
+        self.closed = False
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Send a request and return a ``Wire`` once the headers are in (body not read)."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Receive:
+    """The next raw chunk of a wire's body; ``b""`` at its end."""
+
+    wire: Wire
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    wire: Wire
+
+
+@dataclass(frozen=True, slots=True)
+class Sleep:
+    seconds: float
+
+
+Command = Send | Receive | Close | Sleep
+Flow = Generator[Command, Any, T]
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """A response ready to be read for file bytes ``[start, stop)``.
+
+    ``wire`` is None when there is nothing to read (an empty span). ``wire_stop`` is
+    where the body on the wire ends, which passes ``stop`` only for a whole-file 200.
+    """
+
+    wire: Wire | None
+    start: int
+    stop: int
+    wire_stop: int
+
+
+def send(remote: RemoteState, headers: dict[str, str], method: str = "GET") -> Flow[Wire]:
+    """Send to the file's current location, following redirects with the same headers.
+
+    Redirects are followed here rather than by httpx so that a client passed in without
+    ``follow_redirects`` still works, and so that the final location is remembered: later
+    requests go straight there. A 403 from a remembered location (an expired presigned
+    URL) sends the request once more from the original URL.
+    """
+    url = remote.target
+    retried_from_origin = False
+    hops = 0
+    while True:
+        wire: Wire = yield Send(method, url, headers)
+        remote.requests_sent += 1
+        response = wire.response
+        logger.debug(
+            "%s %s range=%s -> %s content-range=%s",
+            method,
+            url,
+            headers.get("range"),
+            response.status_code,
+            response.headers.get("content-range"),
+        )
+        if is_redirect(response.status_code, response.headers):
+            yield Close(wire)
+            hops += 1
+            if hops > MAX_REDIRECTS:
+                raise RangeResponseError(f"more than {MAX_REDIRECTS} redirects from {remote.url}")
+            url = urljoin(url, response.headers["location"])
+            continue
+        if response.status_code == 403 and url != remote.url and not retried_from_origin:
+            yield Close(wire)
+            retried_from_origin = True
+            remote.location = None
+            url = remote.url
+            continue
+        remote.location = None if url == remote.url else url
+        return wire
+
+
+def finish(wire: Wire, remaining: int) -> Flow[None]:
+    """Close a wire, first reading a small remainder so its connection can be reused.
+
+    No ``finally`` with a ``yield`` here or in callers: a flow closed by the garbage
+    collector must not try to do I/O on its way out.
+    """
+    if wire.closed:
+        return
+    wire.closed = True
+    if remaining <= DRAIN_LIMIT:
+        drained = 0
+        try:
+            while drained <= DRAIN_LIMIT and (chunk := (yield Receive(wire))):
+                drained += len(chunk)
+        except Exception:
+            logger.debug("draining %s failed; its connection is dropped", remote_of(wire))
+    yield Close(wire)
+
+
+def remote_of(wire: Wire) -> str:
+    return str(wire.response.request.url)
+
+
+def status_error(wire: Wire, remote: RemoteState, what: str) -> RangeResponseError:
+    response = wire.response
+    status = response.status_code
+    if status == 412:
+        return RemoteFileChangedError(
+            f"{remote.url} changed while being read (412 Precondition Failed)", url=remote.url
+        )
+    message = f"{status} {response.reason_phrase} for {what} of {remote.url}"
+    if status == 416:
+        total = length_from_unsatisfied(response.headers)
+        if total is not None:
+            message += f" (the file has {total} bytes)"
+        return RangeNotSatisfiableError(message, request=response.request, response=response)
+    return HTTPStatusError(message, request=response.request, response=response)
+
+
+def learn_length(remote: RemoteState) -> Flow[int]:
+    """Learn the file's length with ``GET bytes=0-0``.
+
+    Not HEAD: presigned URLs refuse it (403), some servers answer 405, and a server
+    that compresses reports the compressed length. A one-byte GET works everywhere and
+    pins the validators too. A 416 to ``bytes=0-0`` can only mean an empty file.
+    """
+    if remote.total is not None:
+        return remote.total
+    span = Span(0, 1)
+    wire = yield from send(remote, request_headers(span, remote))
+    status = wire.response.status_code
+    headers = wire.response.headers
+    remaining = 0
+    try:
+        if status == 206:
+            accept_partial(span, headers, remote)
+            remaining = 1
+        elif status == 200:
+            accepted = accept_whole(Span(0, None), headers, remote)
+            remaining = accepted.stop
+        elif status == 416:
+            total = length_from_unsatisfied(headers)
+            remote.pin(0 if total is None else total, headers)
+        else:
+            raise status_error(wire, remote, "the length probe")
+    except Exception:
+        yield from finish(wire, DRAIN_LIMIT + 1)
+        raise
+    yield from finish(wire, remaining)
+    assert remote.total is not None
+    return remote.total
+
+
+def open_span(remote: RemoteState, span: Span, *, resume: bool = False) -> Flow[Opened]:
+    """Send one range request for ``span`` and check its answer; the body is not read.
+
+    Spans that need the length (negative stops, or suffixes the server refused before)
+    first learn it. A suffix refused now (400/416/500/501: PyPI, RangeHTTPServer) is
+    remembered and retried as an absolute range.
+    """
+    if span.needs_length or (span.is_suffix and remote.suffix_supported is False):
+        yield from learn_length(remote)
+    if not span.is_absolute and remote.total is not None:
+        span = Span(*remote.resolve(span))
+    if span.is_absolute and span.stop == span.start:
+        return Opened(None, span.start, span.start, span.start)
+    wire = yield from send(remote, request_headers(span, remote, resume=resume))
+    status = wire.response.status_code
+    headers = wire.response.headers
+    try:
+        if status == 206:
+            accepted = accept_partial(span, headers, remote)
+            if span.is_suffix:
+                remote.suffix_supported = True
+            return Opened(wire, accepted.start, accepted.stop, accepted.stop)
+        if status == 200:
+            accepted = _accept_whole(span, headers, remote, resume)
+            return Opened(wire, accepted.start, accepted.stop, accepted.total or accepted.stop)
+    except Exception:
+        yield from finish(wire, DRAIN_LIMIT + 1)
+        raise
+    yield from finish(wire, DRAIN_LIMIT + 1)
+    if span.is_suffix and status in SUFFIX_REFUSALS:
+        return (yield from _retry_suffix(remote, span, status, headers))
+    if status == 416:
+        total = length_from_unsatisfied(headers)
+        if total is not None:
+            remote.pin(total, headers)
+    raise status_error(wire, remote, f"range {headers.get('range', span)}")
+
+
+def _accept_whole(span: Span, headers: Any, remote: RemoteState, resume: bool) -> Accepted:
+    if resume and remote.validators is not None:
+        # If-Range answered 200: the file changed under us (or If-Range is unsupported,
+        # and then the validators below tell which).
+        remote.pin(_content_length(headers), headers)
+    return accept_whole(span, headers, remote)
+
+
+def _content_length(headers: Any) -> int | None:
+    value = headers.get("content-length")
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def _retry_suffix(remote: RemoteState, span: Span, status: int, headers: Any) -> Flow[Opened]:
+    total = length_from_unsatisfied(headers) if status == 416 else None
+    if total == 0:
+        remote.pin(0, headers)  # suffix of an empty file: nothing to read
+        return Opened(None, 0, 0, 0)
+    logger.info("%s refused suffix range (%s); using absolute ranges", remote.url, status)
+    remote.suffix_supported = False
+    if total is not None:
+        remote.pin(total, headers)
+    return (yield from open_span(remote, span))

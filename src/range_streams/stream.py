@@ -1,0 +1,230 @@
+"""``RangeStream`` and ``AsyncRangeStream``: the public faces of ``StreamCore``.
+
+Each method is one line that runs a shared flow with its own driver; there is no
+second copy of any logic here.
+"""
+
+from __future__ import annotations
+
+import io
+from types import TracebackType
+from typing import Any
+
+import httpx
+from ranges import Range, RangeDict
+
+from ._body import BodyLimits, RetryPolicy
+from ._drivers import run_async, run_sync
+from ._flow import Flow
+from ._registry import PruningLevel
+from ._response import AsyncRangeResponse, RangeResponse
+from ._stream_core import StreamCore
+from ._transport import make_async_client, make_client
+
+__all__ = ["AsyncRangeStream", "RangeStream"]
+
+ByteRange = Range | tuple[int, int] | tuple[int, None]
+EMPTY_RANGE = Range(0, 0)  # nothing requested: the 1.x default
+
+
+class RangeStream(StreamCore[httpx.Client]):
+    """A remote file as a set of disjoint byte ranges, each read lazily (sync).
+
+    Compatible with range-streams 1.x: ``add`` registers a range (one streaming GET, the
+    body not pulled until read), ``ranges`` shows the unread part of each, overlaps are
+    resolved by ``pruning_level`` (0 replant, 1 burn, 2 strict), and ``read``/``seek``/
+    ``tell`` act on the active range. No request is sent by the constructor: the first
+    range (if given) is sent on first use, and the length is learned when first needed.
+    """
+
+    response_class = RangeResponse
+
+    def __init__(
+        self,
+        url: str,
+        client: httpx.Client | None = None,
+        byte_range: ByteRange = EMPTY_RANGE,
+        pruning_level: int | PruningLevel = PruningLevel.replant,
+        single_request: bool = False,
+        chunk_size: int | None = None,
+        raise_response: bool = True,
+        *,
+        retry: RetryPolicy | None = None,
+        limits: BodyLimits | None = None,
+    ) -> None:
+        if client is not None and not isinstance(client, httpx.Client):
+            raise TypeError(f"RangeStream needs an httpx.Client, not {type(client).__name__}")
+        super().__init__(
+            url, client, byte_range, pruning_level, single_request, chunk_size,
+            raise_response, retry, limits,
+        )  # fmt: skip
+
+    def _make_client(self) -> httpx.Client:
+        return make_client()
+
+    def _run(self, flow: Flow[Any]) -> Any:
+        return run_sync(self.client, flow)
+
+    def __enter__(self) -> RangeStream:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close every open response, and the client if this stream created it."""
+        try:
+            self._run(self._close_all())
+        finally:
+            if self._owns_client:
+                self.client.close()
+
+    def add(
+        self, byte_range: ByteRange = EMPTY_RANGE, activate: bool = True, name: str = ""
+    ) -> RangeResponse | None:
+        """Register ``byte_range`` (a ``Range`` or ``(start, stop)``; negatives count from
+        the end) and send its request. Returns its response (None for an empty range)."""
+        return self._run(self._add(byte_range, activate, name))  # type: ignore[no-any-return]
+
+    @property
+    def total_bytes(self) -> int:
+        """The file's length (one small request the first time, if nothing told it yet)."""
+        return self._run(self._total_bytes())  # type: ignore[no-any-return]
+
+    @property
+    def total_range(self) -> Range:
+        return Range(0, self.total_bytes)
+
+    @property
+    def _ranges(self) -> RangeDict:
+        """Internal view: keys as registered, moved only by overlap handling."""
+        self._run(self._flush())
+        return self._internal()
+
+    @property
+    def ranges(self) -> RangeDict:
+        """External view: the unread part of each range; consumed ranges are gone."""
+        self._run(self._flush())
+        return self._external()
+
+    def list_ranges(self) -> list[Range]:
+        self._run(self._flush())
+        return self._windows()
+
+    def isempty(self) -> bool:
+        return not self.list_ranges()
+
+    @property
+    def spanning_range(self) -> Range:
+        windows = self.list_ranges()
+        return Range(windows[0].start, windows[-1].end) if windows else Range(0, 0)
+
+    @property
+    def active_range_response(self) -> RangeResponse:
+        self._run(self._flush())
+        return self._active_response()  # type: ignore[return-value]
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self.active_range_response.read(size)
+
+    def tell(self) -> int:
+        return self.active_range_response.tell()
+
+    def seek(self, position: int, whence: int = io.SEEK_SET) -> int:
+        return self.active_range_response.seek(position, whence)
+
+
+class AsyncRangeStream(StreamCore[httpx.AsyncClient]):
+    """The same data model over ``httpx.AsyncClient``; ``async with`` learns nothing it
+    does not need, and no I/O happens in ``__init__``."""
+
+    response_class = AsyncRangeResponse
+
+    def __init__(
+        self,
+        url: str,
+        client: httpx.AsyncClient | None = None,
+        byte_range: ByteRange = EMPTY_RANGE,
+        pruning_level: int | PruningLevel = PruningLevel.replant,
+        single_request: bool = False,
+        chunk_size: int | None = None,
+        raise_response: bool = True,
+        *,
+        retry: RetryPolicy | None = None,
+        limits: BodyLimits | None = None,
+    ) -> None:
+        if client is not None and not isinstance(client, httpx.AsyncClient):
+            raise TypeError(
+                f"AsyncRangeStream needs an httpx.AsyncClient, not {type(client).__name__}"
+            )
+        super().__init__(
+            url, client, byte_range, pruning_level, single_request, chunk_size,
+            raise_response, retry, limits,
+        )  # fmt: skip
+
+    def _make_client(self) -> httpx.AsyncClient:
+        return make_async_client()
+
+    async def _run(self, flow: Flow[Any]) -> Any:
+        return await run_async(self.client, flow)
+
+    async def __aenter__(self) -> AsyncRangeStream:
+        await self._run(self._flush())
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        try:
+            await self._run(self._close_all())
+        finally:
+            if self._owns_client:
+                await self.client.aclose()
+
+    async def add(
+        self, byte_range: ByteRange = EMPTY_RANGE, activate: bool = True, name: str = ""
+    ) -> AsyncRangeResponse | None:
+        return await self._run(self._add(byte_range, activate, name))  # type: ignore[no-any-return]
+
+    async def total_bytes(self) -> int:
+        return await self._run(self._total_bytes())  # type: ignore[no-any-return]
+
+    @property
+    def known_total_bytes(self) -> int | None:
+        return self.remote.total
+
+    @property
+    def _ranges(self) -> RangeDict:
+        return self._internal()
+
+    @property
+    def ranges(self) -> RangeDict:
+        return self._external()
+
+    def list_ranges(self) -> list[Range]:
+        return self._windows()
+
+    @property
+    def active_range_response(self) -> AsyncRangeResponse:
+        return self._active_response()  # type: ignore[return-value]
+
+    async def read(self, size: int | None = -1) -> bytes:
+        await self._run(self._flush())
+        return await self.active_range_response.read(size)
+
+    def tell(self) -> int:
+        return self.active_range_response.tell()
+
+    def seek(self, position: int, whence: int = io.SEEK_SET) -> int:
+        return self.active_range_response.seek(position, whence)
