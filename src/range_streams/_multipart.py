@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ._errors import ContentRangeError, InvalidRangeError, MultipartError
-from ._headers import ContentRange, parse_content_range
+from ._headers import parse_content_range
 
 __all__ = ["Part", "boundary_from_content_type", "extract", "parse_byteranges"]
 
@@ -140,32 +140,32 @@ def _delimiter_end(body: bytes, at: int, delimiter: bytes) -> tuple[int, bool] |
 def _first_delimiter(body: bytes, delimiter: bytes) -> tuple[int, bool]:
     # The preamble may contain anything except a delimiter at the start of a line; the
     # start of the body counts as a line start, since Starlette and Caddy begin there.
-    at = body.find(delimiter)
-    while at >= 0:
-        if at == 0 or body[at - 1] == 0x0A:
-            after = _delimiter_end(body, at, delimiter)
-            if after is not None:
-                return after
-        at = body.find(delimiter, at + 1)
-    raise MultipartError("multipart body contains no boundary delimiter")
+    # One regex search rather than a loop over candidates keeps a hostile preamble full
+    # of near-miss delimiters cheap.
+    first = re.compile(
+        rb"^" + re.escape(delimiter) + rb"(?:(--)|" + _DELIMITER_LINE_END.pattern + rb")",
+        re.MULTILINE,
+    ).search(body)
+    if first is None:
+        raise MultipartError("multipart body contains no boundary delimiter")
+    return first.end(), first.group(1) is not None
 
 
 def _read_part(body: bytes, pos: int, delimiter: bytes) -> tuple[Part, int]:
     """The part whose headers start at ``pos``, and where its next delimiter starts."""
-    content_range, pos = _read_part_range(body, pos)
-    assert content_range.start is not None and content_range.stop is not None
-    stop = pos + content_range.length
-    if stop > len(body):
+    (start, stop, total), pos = _read_part_range(body, pos)
+    end = pos + stop - start
+    if end > len(body):
         raise MultipartError(
-            f"part [{content_range.start}, {content_range.stop}) declares "
-            f"{content_range.length} bytes but the body has {len(body) - pos} left"
+            f"part [{start}, {stop}) declares {stop - start} bytes "
+            f"but the body has {len(body) - pos} left"
         )
-    part = Part(content_range.start, content_range.stop, content_range.total, body[pos:stop])
-    return part, _next_delimiter(body, stop, delimiter, part)
+    part = Part(start, stop, total, body[pos:end])
+    return part, _next_delimiter(body, end, delimiter, part)
 
 
-def _read_part_range(body: bytes, pos: int) -> tuple[ContentRange, int]:
-    """The ``Content-Range`` of the part headers at ``pos``, and where its data starts."""
+def _read_part_range(body: bytes, pos: int) -> tuple[tuple[int, int, int | None], int]:
+    """The ``(start, stop, total)`` of the part headers at ``pos``, and where its data starts."""
     content_range: str | None = None
     limit = min(len(body), pos + _MAX_HEADER_BLOCK)
     while True:
@@ -189,13 +189,13 @@ def _read_part_range(body: bytes, pos: int) -> tuple[ContentRange, int]:
     return _satisfied_range(content_range), pos
 
 
-def _satisfied_range(value: str | None) -> ContentRange:
+def _satisfied_range(value: str | None) -> tuple[int, int, int | None]:
     if value is None:
         raise MultipartError("a part has no Content-Range, so its bytes cannot be placed")
-    content_range = parse_content_range(value)
-    if content_range.start is None:
+    parsed = parse_content_range(value)
+    if parsed.start is None or parsed.stop is None:
         raise ContentRangeError(f"a part has an unsatisfied Content-Range: {value!r}")
-    return content_range
+    return parsed.start, parsed.stop, parsed.total
 
 
 def _next_delimiter(body: bytes, at: int, delimiter: bytes, part: Part) -> int:
@@ -228,6 +228,11 @@ def extract(parts: Sequence[Part], wanted: Sequence[tuple[int, int]]) -> list[by
     return [index.cut(start, stop) for start, stop in wanted]
 
 
+def _is_offset(value: object) -> bool:
+    # bool is an int subclass, and True as an offset is always a mistake.
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 class _PartIndex:
     """Parts sorted by start, with a running maximum of their stops.
 
@@ -246,7 +251,7 @@ class _PartIndex:
                 self._furthest.append(self._furthest[-1])
 
     def cut(self, start: int, stop: int) -> bytes:
-        if isinstance(start, bool) or isinstance(stop, bool) or not 0 <= start <= stop:
+        if not (_is_offset(start) and _is_offset(stop) and start <= stop):
             raise InvalidRangeError(f"cannot extract [{start}, {stop}): negative or inverted")
         pieces: list[memoryview] = []
         pos = start
