@@ -5,7 +5,9 @@ position inside the span are served from, in order of cost: the bounded history 
 bytes already pulled (backward seeks), the wire itself (skipping a small forward gap
 rather than paying a round trip), or a fresh request from that position (a gap too
 large to skip, or bytes older than the history). A body that breaks off mid-way is
-resumed with ``If-Range`` up to ``RetryPolicy.attempts`` times, with backoff; every
+resumed with ``If-Range`` up to ``RetryPolicy.attempts`` times in all (progress does
+not refill the budget, so a server that always breaks off cannot keep us busy), with
+backoff; every
 byte is counted against the span, so a short or long body is an error, not data.
 """
 
@@ -183,7 +185,6 @@ class Body:
             )
         self._wire_pos += len(chunk)
         self._remember(chunk)
-        self._attempts = 0
         if self._wire_pos >= self.stop:
             yield from self._drop_wire() if self._wire_pos == self._wire_stop else self._abandon()
         return bytes(chunk)
