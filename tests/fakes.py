@@ -7,6 +7,7 @@ what was sent, and serves bodies as streams, as a real transport does.
 from __future__ import annotations
 
 import gzip
+import random
 import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -151,6 +152,4 @@ class FakeServer:
 
 
 def payload(n: int, seed: int = 7) -> bytes:
-    import random
-
     return random.Random(seed).randbytes(n)
