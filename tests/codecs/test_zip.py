@@ -281,7 +281,7 @@ def test_zstd_member() -> None:
 
 def test_zstd_without_zstandard_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     data = build_zip([zstd_member(b"z.txt", b"data")])
-    monkeypatch.setattr(_decoders, "_import_zstandard", lambda: None)
+    monkeypatch.setattr(_decoders, "import_zstandard", lambda: None)
     with pytest.raises(UnsupportedMemberError, match=r"range-streams\[zstd\]"):
         ZipReader(BytesSource(data)).read("z.txt")
 

@@ -1,9 +1,4 @@
-"""Streaming decompression of one member's data, with bounded output per read.
-
-Every decoder is driven through ``read(size)``, which never returns more than ``size``
-bytes, so a small compressed member that expands to gigabytes (a zip bomb) costs no
-more memory than the caller's read size.
-"""
+"""The zip compression methods: which ones we decode, and a decoded stream for each."""
 
 from __future__ import annotations
 
@@ -11,11 +6,17 @@ import bz2
 import lzma
 import struct
 import zlib
-from typing import Any, Protocol
 
+from .._decode import (
+    IncrementalStream,
+    ReadableStream,
+    ZlibDecompressor,
+    ZstdStream,
+    import_zstandard,
+)
 from .._errors import ArchiveFormatError, UnsupportedMemberError
 
-__all__ = ["METHOD_NAMES", "DecodedStream", "check_method_supported", "open_decoded"]
+__all__ = ["METHOD_NAMES", "check_method_supported", "open_decoded"]
 
 STORED, DEFLATED, BZIP2, LZMA, ZSTANDARD = 0, 8, 12, 14, 93
 
@@ -33,46 +34,6 @@ METHOD_NAMES = {
     99: "WinZip AES encryption",
 }
 
-#: Compressed bytes handed to a decompressor per step.
-_INPUT_STEP = 64 * 1024
-
-# Everything the decompressors raise on bad input, translated to ArchiveFormatError.
-_DECODER_ERRORS = (zlib.error, lzma.LZMAError, OSError, EOFError, ValueError)
-
-
-class DecodedStream(Protocol):
-    def read(self, size: int = ..., /) -> bytes: ...
-
-
-class _Decompressor(Protocol):
-    """The incremental interface bz2 and lzma decompressors share."""
-
-    @property
-    def eof(self) -> bool: ...
-
-    @property
-    def needs_input(self) -> bool: ...
-
-    def decompress(self, data: bytes, max_length: int = ...) -> bytes: ...
-
-
-class _RawDeflate:
-    """zlib's decompressobj dressed as a bz2-style decompressor."""
-
-    def __init__(self) -> None:
-        self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
-        self.needs_input = True
-
-    @property
-    def eof(self) -> bool:
-        return self._zlib.eof
-
-    def decompress(self, data: bytes, max_length: int = -1) -> bytes:
-        output = self._zlib.decompress(self._zlib.unconsumed_tail + data, max_length)
-        # A full output buffer may mean zlib still holds output even with no input left.
-        self.needs_input = not self._zlib.unconsumed_tail and len(output) < max_length
-        return output
-
 
 class _ZipLzma:
     """LZMA as zip stores it: version (2 bytes), properties size (2), properties, then a
@@ -89,6 +50,10 @@ class _ZipLzma:
     @property
     def needs_input(self) -> bool:
         return self._lzma is None or self._lzma.needs_input
+
+    @property
+    def unused_data(self) -> bytes:
+        return b"" if self._lzma is None else self._lzma.unused_data
 
     def decompress(self, data: bytes, max_length: int = -1) -> bytes:
         if self._lzma is None:
@@ -116,65 +81,12 @@ def _lzma1_filter(properties: bytes) -> dict[str, int]:
     return {"id": lzma.FILTER_LZMA1, "dict_size": dict_size, "lc": lc, "lp": lp, "pb": pb}
 
 
-class _IncrementalStream:
-    """``read(size)`` over a compressed stream and a bz2-style decompressor."""
-
-    def __init__(self, compressed: DecodedStream, decompressor: _Decompressor) -> None:
-        self._compressed = compressed
-        self._decompressor = decompressor
-
-    def read(self, size: int = -1, /) -> bytes:
-        stalls = 0
-        try:
-            while not self._decompressor.eof:
-                data = b""
-                if self._decompressor.needs_input:
-                    data = self._compressed.read(_INPUT_STEP)
-                    if not data:
-                        # Input exhausted. LZMA without an end marker never reports eof;
-                        # the caller's size and CRC checks decide whether this was early.
-                        return b""
-                output = self._decompressor.decompress(data, size)
-                if output:
-                    return output
-                stalls = 0 if data else stalls + 1
-                if stalls > 2:
-                    raise ArchiveFormatError("the decompressor stopped making progress")
-        except _DECODER_ERRORS as error:
-            raise ArchiveFormatError(f"corrupt compressed data: {error}") from error
-        return b""
-
-
-class _ZstdStream:
-    """zstandard's stream reader (it has no max-length decompressobj), errors translated."""
-
-    def __init__(self, compressed: DecodedStream, zstandard: Any) -> None:
-        self._errors: tuple[type[BaseException], ...] = (zstandard.ZstdError, *_DECODER_ERRORS)
-        self._reader = zstandard.ZstdDecompressor().stream_reader(
-            compressed, read_size=_INPUT_STEP, read_across_frames=True, closefd=False
-        )
-
-    def read(self, size: int = -1, /) -> bytes:
-        try:
-            return bytes(self._reader.read(size))
-        except self._errors as error:
-            raise ArchiveFormatError(f"corrupt zstd data: {error}") from error
-
-
-def _import_zstandard() -> Any:
-    try:
-        import zstandard  # noqa: PLC0415 (optional dependency, imported when first needed)
-    except ImportError:
-        return None
-    return zstandard
-
-
 def check_method_supported(method: int, name: str) -> None:
     """Raise ``UnsupportedMemberError`` before any bytes are fetched for the member."""
     if method in (STORED, DEFLATED, BZIP2, LZMA):
         return
     if method == ZSTANDARD:
-        if _import_zstandard() is None:
+        if import_zstandard() is None:
             raise UnsupportedMemberError(
                 f"{name!r} is zstd-compressed; install the extra to read it:"
                 " pip install 'range-streams[zstd]'"
@@ -184,14 +96,14 @@ def check_method_supported(method: int, name: str) -> None:
     raise UnsupportedMemberError(f"{name!r} uses compression method {method} ({label})")
 
 
-def open_decoded(method: int, compressed: DecodedStream) -> DecodedStream:
+def open_decoded(method: int, compressed: ReadableStream) -> ReadableStream:
     """A stream of the decompressed bytes of ``compressed`` (methods checked already)."""
     if method == STORED:
         return compressed
     if method == DEFLATED:
-        return _IncrementalStream(compressed, _RawDeflate())
+        return IncrementalStream(compressed, ZlibDecompressor(-zlib.MAX_WBITS))
     if method == BZIP2:
-        return _IncrementalStream(compressed, bz2.BZ2Decompressor())
+        return IncrementalStream(compressed, bz2.BZ2Decompressor())
     if method == LZMA:
-        return _IncrementalStream(compressed, _ZipLzma())
-    return _ZstdStream(compressed, _import_zstandard())
+        return IncrementalStream(compressed, _ZipLzma())
+    return ZstdStream(compressed, import_zstandard())

@@ -15,9 +15,9 @@ import zlib
 from typing import TYPE_CHECKING
 
 from ..._errors import StreamClosedError
+from .._decode import ReadableStream
 from .._errors import ArchiveFormatError, ChecksumError, UnsupportedMemberError
 from .._io import CHUNK_SIZE
-from ._decoders import DecodedStream
 from ._info import ZipInfo
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ class ZipMemberReader(io.RawIOBase):
     that reads to the end has verified the member.
     """
 
-    def __init__(self, info: ZipInfo, decoded: DecodedStream, closer: io.RawIOBase) -> None:
+    def __init__(self, info: ZipInfo, decoded: ReadableStream, closer: io.RawIOBase) -> None:
         super().__init__()
         self.info = info
         self.name = info.filename

@@ -1,0 +1,158 @@
+"""Streaming decompression with bounded output per read, shared by the codecs.
+
+Every decoder is driven through ``read(size)``, which never returns more than ``size``
+bytes, so a small input that expands to gigabytes (a "bomb") costs no more memory than
+the caller's read size. Decoder exceptions become ``ArchiveFormatError``.
+"""
+
+from __future__ import annotations
+
+import lzma
+import zlib
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from ._errors import ArchiveFormatError
+
+__all__ = [
+    "DECODER_ERRORS",
+    "Decompressor",
+    "IncrementalStream",
+    "MultiStream",
+    "ReadableStream",
+    "ZlibDecompressor",
+    "ZstdStream",
+    "import_zstandard",
+]
+
+#: Compressed bytes handed to a decompressor per step.
+INPUT_STEP = 64 * 1024
+
+#: Everything the decompressors raise on bad input, translated to ArchiveFormatError.
+DECODER_ERRORS = (zlib.error, lzma.LZMAError, OSError, EOFError, ValueError)
+
+
+class ReadableStream(Protocol):
+    def read(self, size: int = ..., /) -> bytes: ...
+
+
+class Decompressor(Protocol):
+    """The incremental interface ``bz2`` and ``lzma`` decompressors share."""
+
+    @property
+    def eof(self) -> bool: ...
+
+    @property
+    def needs_input(self) -> bool: ...
+
+    @property
+    def unused_data(self) -> bytes: ...
+
+    def decompress(self, data: bytes, max_length: int = ...) -> bytes: ...
+
+
+class ZlibDecompressor:
+    """``zlib.decompressobj`` dressed as a bz2-style decompressor (``wbits`` as zlib's)."""
+
+    def __init__(self, wbits: int) -> None:
+        self._zlib = zlib.decompressobj(wbits)
+        self.needs_input = True
+
+    @property
+    def eof(self) -> bool:
+        return self._zlib.eof
+
+    @property
+    def unused_data(self) -> bytes:
+        return self._zlib.unused_data
+
+    def decompress(self, data: bytes, max_length: int = -1) -> bytes:
+        output = self._zlib.decompress(self._zlib.unconsumed_tail + data, max_length)
+        # A full output buffer may mean zlib still holds output even with no input left.
+        self.needs_input = not self._zlib.unconsumed_tail and len(output) < max_length
+        return output
+
+
+class MultiStream:
+    """Concatenated compressed streams (pigz, pbzip2, ``cat a.gz b.gz``) as one.
+
+    Never reports ``eof``: the input running out ends it. Zero bytes between or after
+    streams are padding, as gzip allows (no stream format here starts with a zero).
+    """
+
+    def __init__(self, factory: Callable[[], Decompressor]) -> None:
+        self._factory = factory
+        self._current = factory()
+        self._took_leftover = False
+        self.eof = False
+        self.unused_data = b""
+
+    @property
+    def needs_input(self) -> bool:
+        return self._current.eof or self._current.needs_input
+
+    def decompress(self, data: bytes, max_length: int = -1) -> bytes:
+        if self._current.eof:
+            if not self._took_leftover:
+                data = self._current.unused_data + data
+                self._took_leftover = True
+            data = data.lstrip(b"\0")
+            if not data:
+                return b""
+            self._current = self._factory()
+            self._took_leftover = False
+        return self._current.decompress(data, max_length)
+
+
+class IncrementalStream:
+    """``read(size)`` over a compressed stream and a bz2-style decompressor."""
+
+    def __init__(self, compressed: ReadableStream, decompressor: Decompressor) -> None:
+        self._compressed = compressed
+        self._decompressor = decompressor
+
+    def read(self, size: int = -1, /) -> bytes:
+        stalls = 0
+        try:
+            while not self._decompressor.eof:
+                data = b""
+                if self._decompressor.needs_input:
+                    data = self._compressed.read(INPUT_STEP)
+                    if not data:
+                        # Input exhausted. LZMA without an end marker never reports eof;
+                        # callers' size and CRC checks decide whether this was early.
+                        return b""
+                output = self._decompressor.decompress(data, size)
+                if output:
+                    return output
+                stalls = 0 if data else stalls + 1
+                if stalls > 2:
+                    raise ArchiveFormatError("the decompressor stopped making progress")
+        except DECODER_ERRORS as error:
+            raise ArchiveFormatError(f"corrupt compressed data: {error}") from error
+        return b""
+
+
+class ZstdStream:
+    """zstandard's stream reader (it has no max-length decompressobj), errors translated."""
+
+    def __init__(self, compressed: ReadableStream, zstandard: Any) -> None:
+        self._errors: tuple[type[BaseException], ...] = (zstandard.ZstdError, *DECODER_ERRORS)
+        self._reader = zstandard.ZstdDecompressor().stream_reader(
+            compressed, read_size=INPUT_STEP, read_across_frames=True, closefd=False
+        )
+
+    def read(self, size: int = -1, /) -> bytes:
+        try:
+            return bytes(self._reader.read(size))
+        except self._errors as error:
+            raise ArchiveFormatError(f"corrupt zstd data: {error}") from error
+
+
+def import_zstandard() -> Any:
+    """The optional ``zstandard`` module, or ``None`` when it is not installed."""
+    try:
+        import zstandard  # noqa: PLC0415 (optional dependency, imported when first needed)
+    except ImportError:
+        return None
+    return zstandard
