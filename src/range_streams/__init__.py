@@ -7,6 +7,7 @@ of the remote file, or an exception from ``RangeStreamError``'s tree says why no
 
 from ranges import Range
 
+from ._batch import BatchPolicy
 from ._body import BodyLimits, RetryPolicy
 from ._errors import (
     ContentEncodingError,
@@ -25,18 +26,29 @@ from ._errors import (
     RetriesExhaustedError,
     StreamClosedError,
 )
+from ._file_core import FileOptions
 from ._registry import PruningLevel
 from ._response import AsyncRangeResponse, RangeResponse
+from ._source import ByteSource, BytesSource
+from ._strategies import BlockCache, ExactReads, Readahead, ReadStrategy
+from .file import AsyncRangeFile, RangeFile, open, open_async
 from .stream import AsyncRangeStream, RangeStream
 
 __version__ = "2.0.0.dev0"
 
 __all__ = [
+    "AsyncRangeFile",
     "AsyncRangeResponse",
     "AsyncRangeStream",
+    "BatchPolicy",
+    "BlockCache",
     "BodyLimits",
+    "ByteSource",
+    "BytesSource",
     "ContentEncodingError",
     "ContentRangeError",
+    "ExactReads",
+    "FileOptions",
     "HTTPStatusError",
     "IncompleteBodyError",
     "InvalidRangeError",
@@ -45,15 +57,20 @@ __all__ = [
     "OverlapError",
     "PruningLevel",
     "Range",
+    "RangeFile",
     "RangeNotSatisfiableError",
     "RangeNotSupportedError",
     "RangeResponse",
     "RangeResponseError",
     "RangeStream",
     "RangeStreamError",
+    "ReadStrategy",
+    "Readahead",
     "RemoteFileChangedError",
     "RetriesExhaustedError",
     "RetryPolicy",
     "StreamClosedError",
+    "open",
+    "open_async",
     "__version__",
 ]

@@ -61,8 +61,10 @@ class Body:
         opened: Opened | None = None,
         retry: RetryPolicy | None = None,
         limits: BodyLimits | None = None,
+        clip: bool = False,
     ) -> None:
         self.remote = remote
+        self.clip = clip
         self.span = span
         self.retry = retry or RetryPolicy()
         self.limits = limits or BodyLimits()
@@ -87,8 +89,9 @@ class Body:
         return self._wire is not None and not self._wire.closed
 
     def _take(self, opened: Opened) -> None:
-        if self.start is None:
-            self.start, self.stop = opened.start, opened.stop
+        if self.start is None or self.clip:
+            self.start = opened.start if self.start is None else self.start
+            self.stop = opened.stop
         self._wire = opened.wire
         self._wire_pos = opened.start
         self._wire_stop = opened.wire_stop
@@ -100,7 +103,7 @@ class Body:
         if self.closed:
             raise StreamClosedError("read from a closed range response")
         if self.start is None:
-            self._take((yield from open_span(self.remote, self.span)))
+            self._take((yield from open_span(self.remote, self.span, clip=self.clip)))
 
     def _reopen(self, position: int) -> Flow[None]:
         """A fresh request for ``[position, stop)``: a resume (If-Range) once one was sent."""
@@ -121,6 +124,8 @@ class Body:
         assert self.start is not None and self.stop is not None
         if position < self.start:
             raise ValueError(f"offset {position} is before this body's start {self.start}")
+        if self.clip and not self._sent and position < self.stop:
+            yield from self._reopen(position)  # learn where the file really ends first
         size = min(size, self.stop - position)
         if size <= 0:
             return b""
@@ -228,6 +233,42 @@ class Body:
             delay,
         )
         yield Sleep(delay)
+
+    def read_all(self) -> Flow[bytes]:
+        """The whole span (use only for spans known to be small enough to hold)."""
+        yield from self.open()
+        assert self.start is not None and self.stop is not None
+        return (yield from self.read_at(self.start, self.stop - self.start))
+
+    def covers(self, position: int) -> bool:
+        """Whether a read at ``position`` costs no new request."""
+        if self.start is None or self.stop is None or not self.start <= position < self.stop:
+            return False
+        if position < self._wire_pos:
+            return position >= self._wire_pos - len(self._history)
+        return self.is_open and position <= self._wire_pos + self.limits.skip
+
+    def release(self, drain_limit: int) -> Flow[None]:
+        """Close, reading the rest first when it is at most ``drain_limit`` bytes, so the
+        connection goes back to the pool instead of being dropped (a new one costs a
+        handshake: one more round trip)."""
+        self.closed = True
+        self._history = bytearray()
+        wire, self._wire = self._wire, None
+        if wire is None or wire.closed:
+            return
+        remaining = self._wire_stop - self._wire_pos
+        if remaining <= drain_limit:
+            wire.closed = True
+            drained = 0
+            try:
+                while drained <= remaining and (chunk := (yield Receive(wire))):
+                    drained += len(chunk)
+            except Exception:
+                logger.debug("draining %s failed; its connection is dropped", self.remote.url)
+            yield Close(wire)
+        else:
+            yield from finish(wire, DRAIN_LIMIT + 1)
 
     def close(self) -> Flow[None]:
         self.closed = True

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import anyio
 import httpx
 
-from ._flow import Close, Command, Flow, Receive, Send, Wire
+from ._flow import Close, Command, Flow, Gather, Receive, Send, Sleep, Wire
 
 __all__ = ["run_async", "run_sync"]
 
@@ -48,6 +49,12 @@ def _execute_sync(client: httpx.Client, command: Command) -> Any:
         command.wire.closed = True
         command.wire.response.close()
         return None
+    if isinstance(command, Gather):
+        # httpx.Client's pool is thread-safe; each flow runs whole on one thread.
+        with ThreadPoolExecutor(max_workers=max(1, command.limit)) as pool:
+            futures = [pool.submit(run_sync, client, flow) for flow in command.flows]
+        return [future.result() for future in futures]
+    assert isinstance(command, Sleep)
     time.sleep(command.seconds)
     return None
 
@@ -83,8 +90,25 @@ async def _execute_async(client: httpx.AsyncClient, command: Command) -> Any:
         command.wire.closed = True
         await command.wire.response.aclose()
         return None
+    if isinstance(command, Gather):
+        return await _gather(client, command)
+    assert isinstance(command, Sleep)
     await anyio.sleep(command.seconds)
     return None
+
+
+async def _gather(client: httpx.AsyncClient, command: Gather) -> list[Any]:
+    results: list[Any] = [None] * len(command.flows)
+    limiter = anyio.CapacityLimiter(max(1, command.limit))
+
+    async def one(index: int, flow: Flow[Any]) -> None:
+        async with limiter:
+            results[index] = await run_async(client, flow)
+
+    async with anyio.create_task_group() as group:
+        for index, flow in enumerate(command.flows):
+            group.start_soon(one, index, flow)
+    return results
 
 
 def _preloaded(response: httpx.Response) -> bool:

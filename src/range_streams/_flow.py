@@ -95,7 +95,16 @@ class Sleep:
     seconds: float
 
 
-Command = Send | Receive | Close | Sleep
+@dataclass(frozen=True, slots=True)
+class Gather:
+    """Run independent flows concurrently (at most ``limit`` at once); their results, in
+    order. The first error is raised once the others have finished."""
+
+    flows: tuple[Generator[Any, Any, Any], ...]
+    limit: int
+
+
+Command = Send | Receive | Close | Sleep | Gather
 Flow = Generator[Command, Any, T]
 
 
@@ -226,7 +235,9 @@ def learn_length(remote: RemoteState) -> Flow[int]:
     return remote.total
 
 
-def open_span(remote: RemoteState, span: Span, *, resume: bool = False) -> Flow[Opened]:
+def open_span(
+    remote: RemoteState, span: Span, *, resume: bool = False, clip: bool = False
+) -> Flow[Opened]:
     """Send one range request for ``span`` and check its answer; the body is not read.
 
     Spans that need the length (negative stops, or suffixes the server refused before)
@@ -235,8 +246,11 @@ def open_span(remote: RemoteState, span: Span, *, resume: bool = False) -> Flow[
     """
     if span.needs_length or (span.is_suffix and remote.suffix_supported is False):
         yield from learn_length(remote)
-    if not span.is_absolute and remote.total is not None:
-        span = Span(*remote.resolve(span))
+    if remote.total is not None:
+        if clip and span.stop is not None and span.stop > remote.total:
+            span = Span(span.start, remote.total)
+        if not span.is_absolute:
+            span = Span(*remote.resolve(span))
     if span.is_absolute and span.stop == span.start:
         return Opened(None, span.start, span.start, span.start)
     wire = yield from send(remote, request_headers(span, remote, resume=resume))
@@ -244,12 +258,12 @@ def open_span(remote: RemoteState, span: Span, *, resume: bool = False) -> Flow[
     headers = wire.response.headers
     try:
         if status == 206:
-            accepted = accept_partial(span, headers, remote)
+            accepted = accept_partial(span, headers, remote, clip=clip)
             if span.is_suffix:
                 remote.suffix_supported = True
             return Opened(wire, accepted.start, accepted.stop, accepted.stop)
         if status == 200:
-            accepted = _accept_whole(span, headers, remote, resume)
+            accepted = _accept_whole(span, headers, remote, resume, clip)
             return Opened(wire, accepted.start, accepted.stop, accepted.total or accepted.stop)
     except Exception:
         yield from finish(wire, DRAIN_LIMIT + 1)
@@ -264,12 +278,14 @@ def open_span(remote: RemoteState, span: Span, *, resume: bool = False) -> Flow[
     raise status_error(wire, remote, f"range {headers.get('range', span)}")
 
 
-def _accept_whole(span: Span, headers: Any, remote: RemoteState, resume: bool) -> Accepted:
+def _accept_whole(
+    span: Span, headers: Any, remote: RemoteState, resume: bool, clip: bool
+) -> Accepted:
     if resume and remote.validators is not None:
         # If-Range answered 200: the file changed under us (or If-Range is unsupported,
         # and then the validators below tell which).
         remote.pin(_content_length(headers), headers)
-    return accept_whole(span, headers, remote)
+    return accept_whole(span, headers, remote, clip=clip)
 
 
 def _content_length(headers: Any) -> int | None:

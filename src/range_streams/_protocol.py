@@ -107,7 +107,7 @@ class Accepted:
     skip: int = 0  # body bytes to discard before ``start`` (only ever 0 today)
 
 
-def _check_encoding(headers: Mapping[str, str], url: str) -> None:
+def check_encoding(headers: Mapping[str, str], url: str) -> None:
     encoding = headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
         raise ContentEncodingError(
@@ -127,10 +127,16 @@ def _declared_length(headers: Mapping[str, str], url: str) -> int | None:
     return int(value)
 
 
-def accept_partial(span: Span, headers: Mapping[str, str], remote: RemoteState) -> Accepted:
-    """Check a 206 answer to a single-range request for ``span`` and pin what it tells."""
+def accept_partial(
+    span: Span, headers: Mapping[str, str], remote: RemoteState, *, clip: bool = False
+) -> Accepted:
+    """Check a 206 answer to a single-range request for ``span`` and pin what it tells.
+
+    With ``clip``, a span reaching past the end (sent before the length was known) may
+    come back cut at the end of the file; otherwise that is an error.
+    """
     url = remote.url
-    _check_encoding(headers, url)
+    check_encoding(headers, url)
     if headers.get("content-type", "").lower().startswith("multipart/"):
         raise ContentRangeError(f"{url} answered one range with a multipart body", url=url)
     value = headers.get("content-range")
@@ -149,6 +155,8 @@ def accept_partial(span: Span, headers: Mapping[str, str], remote: RemoteState) 
             f"{url} changed while being read: size changed from {remote.total} to {total}",
             url=url,
         )
+    if clip and span.stop is not None and span.stop > total > span.start >= 0:
+        span = Span(span.start, total)
     expected_start, expected_stop = resolve_span(span, total)
     _check_span(content_range, expected_start, expected_stop, url)
     declared = _declared_length(headers, url)
@@ -169,10 +177,12 @@ def _check_span(content_range: ContentRange, start: int, stop: int, url: str) ->
         )
 
 
-def accept_whole(span: Span, headers: Mapping[str, str], remote: RemoteState) -> Accepted:
+def accept_whole(
+    span: Span, headers: Mapping[str, str], remote: RemoteState, *, clip: bool = False
+) -> Accepted:
     """Check a 200 answer to a ranged request: usable only if the span starts at 0."""
     url = remote.url
-    _check_encoding(headers, url)
+    check_encoding(headers, url)
     total = _declared_length(headers, url)
     if span.start != 0:
         raise RangeNotSupportedError(
@@ -192,6 +202,8 @@ def accept_whole(span: Span, headers: Mapping[str, str], remote: RemoteState) ->
             f"{url} changed while being read: size changed from {remote.total} to {total}",
             url=url,
         )
+    if clip and span.stop is not None and span.stop > total:
+        span = Span(span.start, total)
     start, stop = resolve_span(span, total)
     remote.pin(total, headers)
     return Accepted(start, stop, total)

@@ -11,6 +11,7 @@ from ._errors import (
     MemberNotFoundError,
     UnsupportedMemberError,
 )
+from .tar import TarInfo, TarReader
 from .zip import ZipInfo, ZipReader
 
 __all__ = [
@@ -18,6 +19,8 @@ __all__ = [
     "ChecksumError",
     "CodecError",
     "MemberNotFoundError",
+    "TarInfo",
+    "TarReader",
     "UnsupportedMemberError",
     "ZipInfo",
     "ZipReader",

@@ -21,12 +21,14 @@ __all__ = [
     "MultiStream",
     "ReadableStream",
     "ZlibDecompressor",
-    "ZstdStream",
+    "ZstdIncremental",
     "import_zstandard",
 ]
 
 #: Compressed bytes handed to a decompressor per step.
 INPUT_STEP = 64 * 1024
+
+_ZSTD_STEP = 1024
 
 #: Everything the decompressors raise on bad input, translated to ArchiveFormatError.
 DECODER_ERRORS = (zlib.error, lzma.LZMAError, OSError, EOFError, ValueError)
@@ -91,6 +93,11 @@ class MultiStream:
     def needs_input(self) -> bool:
         return self._current.eof or self._current.needs_input
 
+    @property
+    def complete(self) -> bool:
+        """Whether the last stream begun has ended (else the input was truncated)."""
+        return self._current.eof
+
     def decompress(self, data: bytes, max_length: int = -1) -> bytes:
         if self._current.eof:
             if not self._took_leftover:
@@ -133,20 +140,43 @@ class IncrementalStream:
         return b""
 
 
-class ZstdStream:
-    """zstandard's stream reader (it has no max-length decompressobj), errors translated."""
+class ZstdIncremental:
+    """zstandard's decompressobj (which has no ``max_length``) as a bz2-style decompressor.
 
-    def __init__(self, compressed: ReadableStream, zstandard: Any) -> None:
-        self._errors: tuple[type[BaseException], ...] = (zstandard.ZstdError, *DECODER_ERRORS)
-        self._reader = zstandard.ZstdDecompressor().stream_reader(
-            compressed, read_size=INPUT_STEP, read_across_frames=True, closefd=False
-        )
+    Input is fed ``_ZSTD_STEP`` bytes at a time and surplus output is held back, so
+    one call costs at most one step's expansion (zstd's worst case is about 32,000
+    to one: 32 MiB for a 1 KiB step) plus ``max_length``.
+    """
 
-    def read(self, size: int = -1, /) -> bytes:
+    def __init__(self, zstandard: Any) -> None:
+        self._zstd = zstandard.ZstdDecompressor().decompressobj()
+        self._errors: tuple[type[BaseException], ...] = (zstandard.ZstdError,)
+        self._input = b""
+        self._output = b""
+
+    @property
+    def eof(self) -> bool:
+        return bool(self._zstd.eof) and not self._output
+
+    @property
+    def needs_input(self) -> bool:
+        return not self._input and not self._output
+
+    @property
+    def unused_data(self) -> bytes:
+        return bytes(self._zstd.unused_data) + self._input if self._zstd.eof else b""
+
+    def decompress(self, data: bytes, max_length: int = -1) -> bytes:
+        self._input += data
+        limit = max_length if max_length >= 0 else 1 << 62
         try:
-            return bytes(self._reader.read(size))
+            while len(self._output) < limit and self._input and not self._zstd.eof:
+                step, self._input = self._input[:_ZSTD_STEP], self._input[_ZSTD_STEP:]
+                self._output += self._zstd.decompress(step)
         except self._errors as error:
             raise ArchiveFormatError(f"corrupt zstd data: {error}") from error
+        output, self._output = self._output[:limit], self._output[limit:]
+        return output
 
 
 def import_zstandard() -> Any:

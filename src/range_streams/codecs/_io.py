@@ -63,11 +63,11 @@ class ReadAheadWindow:
             self._data = self.source.read_at(start, min(ahead, self.source.size))
         return self._data[start - self._start : stop - self._start]
 
-    def cached(self, start: int, stop: int) -> bytes | None:
-        """The bytes ``[start, stop)`` if they are already held, without a request."""
-        if self._start <= start <= stop <= self._start + len(self._data):
-            return self._data[start - self._start : stop - self._start]
-        return None
+    def held_from(self, start: int) -> bytes:
+        """Whatever the window already holds from ``start`` on (no request)."""
+        if self._start <= start <= self._start + len(self._data):
+            return self._data[start - self._start :]
+        return b""
 
 
 class SegmentReader(io.RawIOBase):

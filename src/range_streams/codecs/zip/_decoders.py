@@ -11,7 +11,7 @@ from .._decode import (
     IncrementalStream,
     ReadableStream,
     ZlibDecompressor,
-    ZstdStream,
+    ZstdIncremental,
     import_zstandard,
 )
 from .._errors import ArchiveFormatError, UnsupportedMemberError
@@ -106,4 +106,4 @@ def open_decoded(method: int, compressed: ReadableStream) -> ReadableStream:
         return IncrementalStream(compressed, bz2.BZ2Decompressor())
     if method == LZMA:
         return IncrementalStream(compressed, _ZipLzma())
-    return ZstdStream(compressed, import_zstandard())
+    return IncrementalStream(compressed, ZstdIncremental(import_zstandard()))

@@ -1,0 +1,149 @@
+"""``read_ranges``: many spans in as few round trips as the server allows.
+
+Spans are coalesced (``_coalesce``), packed into multi-range requests of at most
+``max_ranges`` ranges and ``max_header_bytes`` of header, and the multipart bodies are
+parsed (``_multipart``). Servers that answer a multi-range request with 200 (Tornado),
+416 or 400 (Werkzeug, aiohttp), or with one part that does not cover everything, are
+remembered as not supporting it; their groups are fetched as single ranges, concurrently
+(the ``Gather`` command: threads under the sync driver, tasks under the async one).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ._body import Body, BodyLimits, RetryPolicy
+from ._coalesce import Group, batch_requests, coalesce, slice_results
+from ._errors import ContentRangeError, MultipartError, RangeResponseError
+from ._flow import Flow, Gather, Receive, Wire, finish, send, status_error
+from ._headers import parse_content_range
+from ._multipart import boundary_from_content_type, extract, parse_byteranges
+from ._protocol import RemoteState, check_encoding, multi_range_headers
+from ._ranges import Span
+
+__all__ = ["BatchPolicy", "read_ranges"]
+
+logger = logging.getLogger("range_streams")
+
+
+@dataclass(frozen=True, slots=True)
+class BatchPolicy:
+    max_gap: int = 8 * 1024  # read through gaps smaller than this rather than split
+    max_ranges: int = 50  # per request: more is refused or merged by common servers
+    max_header_bytes: int = 4000
+    concurrency: int = 8  # single-range fallbacks in flight at once
+    overhead_per_part: int = 1024  # multipart headers we accept per part
+
+
+def read_ranges(
+    remote: RemoteState,
+    spans: Sequence[tuple[int, int]],
+    policy: BatchPolicy,
+    retry: RetryPolicy,
+    limits: BodyLimits,
+) -> Flow[list[bytes]]:
+    groups = coalesce(spans, policy.max_gap)
+    fetched: dict[tuple[int, int], bytes] = {}
+    singles: list[Group] = []
+    for batch in batch_requests(groups, policy.max_ranges, policy.max_header_bytes):
+        if len(batch) == 1 or remote.multipart_supported is False:
+            singles.extend(batch)
+            continue
+        served = yield from _fetch_multi(remote, batch, policy)
+        fetched.update(served)
+        singles.extend(g for g in batch if (g.start, g.stop) not in served)
+    if singles:
+        flows = [_fetch_single(remote, group, retry, limits) for group in singles]
+        datas = yield Gather(tuple(flows), policy.concurrency)
+        for group, data in zip(singles, datas, strict=True):
+            fetched[(group.start, group.stop)] = data
+    return slice_results(spans, groups, [fetched[(g.start, g.stop)] for g in groups])
+
+
+def _fetch_single(
+    remote: RemoteState, group: Group, retry: RetryPolicy, limits: BodyLimits
+) -> Flow[bytes]:
+    body = Body(remote, Span(group.start, group.stop), retry=retry, limits=limits)
+    return (yield from body.read_all())
+
+
+def _read_body(wire: Wire, limit: int, url: str) -> Flow[bytes]:
+    chunks: list[bytes] = []
+    received = 0
+    while chunk := (yield Receive(wire)):
+        received += len(chunk)
+        if received > limit:
+            yield from finish(wire, limit + 1)
+            raise MultipartError(f"{url}: multipart body ran past {limit} bytes", url=url)
+        chunks.append(chunk)
+    yield from finish(wire, 0)
+    return b"".join(chunks)
+
+
+def _fetch_multi(
+    remote: RemoteState, batch: list[Group], policy: BatchPolicy
+) -> Flow[dict[tuple[int, int], bytes]]:
+    wanted = [(g.start, g.stop) for g in batch]
+    headers = multi_range_headers([Span(a, b) for a, b in wanted], remote)
+    wire = yield from send(remote, headers)
+    response = wire.response
+    status = response.status_code
+    if status != 206:
+        yield from finish(wire, 1 << 62)  # never drain a whole file
+        if status in (200, 400, 416) or 500 <= status < 600:
+            logger.info("%s answered a multi-range request with %s", remote.url, status)
+            remote.multipart_supported = False
+            return {}
+        raise status_error(wire, remote, f"ranges {headers['range']}")
+    try:
+        check_encoding(response.headers, remote.url)
+        limit = sum(b - a for a, b in wanted) + policy.overhead_per_part * len(wanted) + 65536
+        content_type = response.headers.get("content-type", "")
+        if not content_type.lower().startswith("multipart/"):
+            return (yield from _single_part(remote, wire, wanted, limit))
+        boundary = boundary_from_content_type(content_type)
+    except RangeResponseError:
+        yield from finish(wire, 1 << 62)
+        raise
+    body = yield from _read_body(wire, limit, remote.url)
+    parts = parse_byteranges(body, boundary)
+    for part in parts:
+        remote.pin(part.total if part.total is not None else remote.total, response.headers)
+    remote.multipart_supported = True
+    return dict(zip(wanted, extract(parts, wanted), strict=True))
+
+
+def _single_part(
+    remote: RemoteState, wire: Wire, wanted: list[tuple[int, int]], limit: int
+) -> Flow[dict[tuple[int, int], bytes]]:
+    """One range back for many asked: use what it covers, fetch the rest singly."""
+    headers = wire.response.headers
+    value = headers.get("content-range")
+    if value is None:
+        yield from finish(wire, 1 << 62)
+        raise ContentRangeError(f"{remote.url} sent a 206 without Content-Range", url=remote.url)
+    content_range = parse_content_range(value)
+    if content_range.start is None or content_range.stop is None:
+        yield from finish(wire, 1 << 62)
+        raise ContentRangeError(f"{remote.url}: unusable Content-Range {value!r}", url=remote.url)
+    remote.pin(content_range.total if content_range.total is not None else remote.total, headers)
+    if content_range.length > limit:
+        yield from finish(wire, 1 << 62)
+        remote.multipart_supported = False
+        return {}
+    data = yield from _read_body(wire, limit, remote.url)
+    if len(data) != content_range.length:
+        raise ContentRangeError(
+            f"{remote.url}: body length disagrees with {value!r}", url=remote.url
+        )
+    start = content_range.start
+    served = {
+        (a, b): data[a - start : b - start]
+        for a, b in wanted
+        if start <= a and b <= content_range.stop
+    }
+    if len(served) < len(wanted):
+        remote.multipart_supported = False
+    return served

@@ -1,0 +1,218 @@
+"""The seekable file's logic, as flows shared by ``RangeFile`` and ``AsyncRangeFile``.
+
+A read is served, cheapest first, from: the span cache (the tail probe, strategy
+blocks); the one streaming ``Body`` when it covers the position (history behind it, or
+a short skip ahead on the wire); else a new request planned by the read strategy.
+
+Size is learned lazily. An end-relative seek, the way ``zipfile`` starts, learns it with
+a suffix read sized to hold the end-of-central-directory record, the ZIP64 locator and
+a typical central directory (``tail_probe``), so listing a zip costs one request when
+the directory fits and two when it does not.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+from ._batch import BatchPolicy, read_ranges
+from ._body import Body, BodyLimits, RetryPolicy
+from ._cache import SpanCache
+from ._errors import InvalidRangeError, StreamClosedError
+from ._flow import Flow, learn_length
+from ._protocol import RemoteState
+from ._ranges import Span, coerce_span, resolve_span
+from ._strategies import Readahead, ReadStrategy
+from ._stream_core import check_url
+
+__all__ = ["FileCore", "FileOptions"]
+
+TAIL_PROBE = 64 * 1024 + 22 + 20  # directory + EOCD + ZIP64 locator
+
+
+class FileOptions:
+    """Knobs of a remote file; every one has a default that suits most uses."""
+
+    def __init__(
+        self,
+        *,
+        strategy: ReadStrategy | None = None,
+        cache_bytes: int = 32 << 20,
+        tail_probe: int = TAIL_PROBE,
+        retry: RetryPolicy | None = None,
+        limits: BodyLimits | None = None,
+        batch: BatchPolicy | None = None,
+    ) -> None:
+        self.strategy: ReadStrategy = strategy if strategy is not None else Readahead()
+        self.cache_bytes = cache_bytes
+        self.tail_probe = tail_probe
+        self.retry = retry or RetryPolicy()
+        self.limits = limits or BodyLimits()
+        self.batch = batch or BatchPolicy()
+
+
+class FileCore:
+    def __init__(self, url: str, options: FileOptions) -> None:
+        self.url = check_url(url)
+        self.options = options
+        self.remote = RemoteState(self.url)
+        self.cache = SpanCache(options.cache_bytes)
+        self.position = 0
+        self.closed = False
+        self._body: Body | None = None
+        self._last_end: int | None = None
+
+    def _check(self) -> None:
+        if self.closed:
+            raise StreamClosedError(f"I/O on the closed file {self.url}")
+
+    def size(self) -> Flow[int]:
+        self._check()
+        return (yield from learn_length(self.remote))
+
+    def probe_tail(self) -> Flow[int]:
+        """Learn the size with one suffix read whose bytes are kept for end-relative reads."""
+        self._check()
+        if self.remote.total is None:
+            body = self._new_body(Span(-self.options.tail_probe, None))
+            data = yield from body.read_all()
+            assert body.start is not None
+            self.cache.put(body.start, data)
+        assert self.remote.total is not None
+        return self.remote.total
+
+    def seek(self, offset: int, whence: int) -> Flow[int]:
+        self._check()
+        if isinstance(offset, bool) or not isinstance(offset, int):
+            raise InvalidRangeError(f"seek offset must be an int, not {offset!r}")
+        if whence == io.SEEK_SET:
+            target = offset
+        elif whence == io.SEEK_CUR:
+            target = self.position + offset
+        elif whence == io.SEEK_END:
+            target = (yield from self.probe_tail()) + offset
+        else:
+            raise ValueError(f"whence must be 0, 1 or 2, not {whence!r}")
+        if target < 0:
+            raise InvalidRangeError(f"cannot seek to {target}, before the start of the file")
+        self.position = target
+        return target
+
+    def read(self, size: int | None = -1) -> Flow[bytes]:
+        """Up to ``size`` bytes from the current position (all the rest for -1/None)."""
+        self._check()
+        position = self.position
+        total = self.remote.total
+        if size is None or size < 0:
+            total = yield from self.size()
+            size = total - position
+        if total is not None:
+            size = min(size, total - position)
+        if size <= 0:
+            return b""
+        data = yield from self._read_at(position, size)
+        self.position = position + len(data)
+        return data
+
+    def read_at(self, start: int, stop: int) -> Flow[bytes]:
+        """Exactly ``[start, stop)``, without moving the position."""
+        self._check()
+        start, stop = resolve_span(coerce_span((start, stop)), (yield from self.size()))
+        data = yield from self._read_at(start, stop - start)
+        if len(data) != stop - start:
+            raise InvalidRangeError(f"[{start}, {stop}) reaches past the end of {self.url}")
+        return data
+
+    def read_tail(self, length: int) -> Flow[bytes]:
+        self._check()
+        if length <= 0:
+            return b""
+        if self.remote.total is None and length <= self.options.tail_probe:
+            yield from self.probe_tail()
+        total = yield from self.size()
+        start = max(total - length, 0)
+        return (yield from self._read_at(start, total - start))
+
+    def read_ranges(self, spans: Sequence[tuple[int, int]]) -> Flow[list[bytes]]:
+        """The bytes of each span, in order; negative offsets count from the end."""
+        self._check()
+        resolved: list[tuple[int, int]] = []
+        for span in spans:
+            coerced = coerce_span(span)
+            if not coerced.is_absolute:
+                yield from self.size()
+            if self.remote.total is not None:
+                resolved.append(resolve_span(coerced, self.remote.total))
+            else:
+                assert coerced.stop is not None
+                resolved.append((coerced.start, coerced.stop))
+        return (
+            yield from read_ranges(
+                self.remote, resolved, self.options.batch, self.options.retry, self.options.limits
+            )
+        )
+
+    def _read_at(self, position: int, size: int) -> Flow[bytes]:
+        out = bytearray()
+        sequential = position == self._last_end
+        while len(out) < size:
+            at = position + len(out)
+            want = size - len(out)
+            piece = self.cache.read(at, want)
+            if not piece:
+                body = self._body
+                if body is None or not body.covers(at):
+                    body = yield from self._fetch(at, want, sequential)
+                if body is None:
+                    continue  # the strategy put the span in the cache
+                assert body.stop is not None
+                piece = yield from body.read_at(at, min(want, body.stop - at))
+                if not piece:
+                    break  # end of file
+            out += piece
+        self._last_end = position + len(out)
+        return bytes(out)
+
+    def _fetch(self, position: int, size: int, sequential: bool) -> Flow[Body | None]:
+        strategy = self.options.strategy
+        total = self.remote.total
+        if total is not None and position >= total:
+            return self._empty_body(position)
+        start, stop = strategy.plan(position, size, total, sequential)
+        cached_next = self.cache.next_start(position)
+        if cached_next is not None and cached_next < stop:
+            stop = max(cached_next, position + 1)
+        if self._body is not None:
+            yield from self._body.release(self._drain_limit())
+            self._body = None
+        body = self._new_body(Span(start, stop), clip=total is None)
+        if strategy.keep:
+            data = yield from body.read_all()
+            assert body.start is not None
+            self.cache.put(body.start, data)
+            if not data:
+                return self._empty_body(position)
+            return None
+        self._body = body
+        return body
+
+    def _empty_body(self, position: int) -> Body:
+        return Body(self.remote, Span(position, position))
+
+    def _drain_limit(self) -> int:
+        block = getattr(self.options.strategy, "block_size", 0)
+        return max(int(block), 64 * 1024)
+
+    def _new_body(self, span: Span, *, clip: bool = False) -> Body:
+        return Body(
+            self.remote, span, retry=self.options.retry, limits=self.options.limits, clip=clip
+        )
+
+    def close(self) -> Flow[None]:
+        if self.closed:
+            return
+        self.closed = True
+        self.cache.clear()
+        if self._body is not None:
+            yield from self._body.close()
+            self._body = None
