@@ -1,5 +1,5 @@
 """A tiny zip writer for the cases zipfile will not produce: zstd members, unknown methods,
-long local extra fields, cp437 names, ZIP64 fields past 4 GiB (with ``GapSource``)."""
+long local extra fields, cp437 names, ZIP64 fields past 4 GiB (with ``PatchworkSource``)."""
 
 from __future__ import annotations
 
@@ -67,33 +67,3 @@ def build_zip(
             directory_offset, len(comment),
         )  # fmt: skip
     return bytes(out + comment)
-
-
-class GapSource:
-    """A ByteSource of ``gap`` zero bytes (never stored) followed by ``data``."""
-
-    def __init__(self, gap: int, data: bytes) -> None:
-        self.gap = gap
-        self.data = data
-        self.calls: list[tuple[str, object]] = []
-
-    @property
-    def size(self) -> int:
-        return self.gap + len(self.data)
-
-    def _slice(self, start: int, stop: int) -> bytes:
-        assert 0 <= start <= stop <= self.size
-        zeros = bytes(max(0, min(stop, self.gap) - start))
-        return zeros + self.data[max(start - self.gap, 0) : max(stop - self.gap, 0)]
-
-    def read_at(self, start: int, stop: int) -> bytes:
-        self.calls.append(("read_at", (start, stop)))
-        return self._slice(start, stop)
-
-    def read_ranges(self, spans: Sequence[tuple[int, int]]) -> list[bytes]:
-        self.calls.append(("read_ranges", list(spans)))
-        return [self._slice(start, stop) for start, stop in spans]
-
-    def read_tail(self, length: int) -> bytes:
-        self.calls.append(("read_tail", length))
-        return self._slice(max(self.size - length, 0), self.size)

@@ -23,7 +23,8 @@ from range_streams.codecs import (
 )
 from range_streams.codecs.zip import ZIP_TAIL_PROBE, ZipMemberReader, _decoders
 
-from ._zipwriter import GapSource, RawMember, build_zip
+from ._sources import PatchworkSource
+from ._zipwriter import RawMember, build_zip
 
 METHODS = [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA]
 
@@ -48,7 +49,7 @@ def make_zip(files: dict[str, bytes], method: int) -> bytes:
     return buffer.getvalue()
 
 
-def kinds(source: BytesSource | GapSource) -> list[str]:
+def kinds(source: BytesSource | PatchworkSource) -> list[str]:
     return [kind for kind, _ in source.calls]
 
 
@@ -182,7 +183,7 @@ def test_zip64_sizes_and_offsets_past_4_gib() -> None:
         RawMember(b"a.txt", b"alpha", b"alpha"),
         RawMember(b"b.txt", zlib.compress(b"beta" * 100)[2:-4], b"beta" * 100, method=8),
     ]
-    source = GapSource(gap, build_zip(members, gap=gap, zip64=True))
+    source = PatchworkSource({gap: build_zip(members, gap=gap, zip64=True)})
     reader = ZipReader(source)
     assert reader.infolist()[1].header_offset > 2**32
     assert kinds(source) == ["read_tail"]

@@ -20,7 +20,7 @@ from .._errors import ArchiveFormatError, MemberNotFoundError, UnsupportedMember
 from .._io import CHUNK_SIZE, ReadAheadWindow, SegmentReader
 from ._compressed import DEFAULT_MAX_DECOMPRESSED, decompress_whole, detect_compression
 from ._header import BLOCK_SIZE, parse_header
-from ._info import TarInfo
+from ._info import SUPPORTED_TYPES, TarInfo
 from ._scan import scan_members
 
 __all__ = ["TAR_READ_AHEAD", "TarReader"]
@@ -92,8 +92,8 @@ class TarReader:
             elif info.issym():
                 target = posixpath.join(posixpath.dirname(info.name), info.linkname)
                 info = self.getmember(posixpath.normpath(target))
-            elif info.isreg() or info.type not in ("1", "2", "3", "4", "5", "6"):
-                return info
+            elif info.isreg() or info.type not in SUPPORTED_TYPES:
+                return info  # tarfile, too, reads unknown types as regular files
             else:
                 raise UnsupportedMemberError(
                     f"{info.name!r} is not a file (type {info.type!r}): it has no data"
