@@ -66,6 +66,7 @@ class FakeServer:
     total_star: bool = False  # send bytes a-b/* instead of the total
     chunk: int = 4096
     redirect_from: str | None = None  # path that 302s to the real one
+    multi_status: int = 416  # answer to a multi-range request (Werkzeug: 416, Tornado: 200)
     log: list[Sent] = field(default_factory=list)
 
     def replace(self, data: bytes, etag: str | None = '"v2"') -> None:
@@ -118,6 +119,10 @@ class FakeServer:
             return httpx.Response(200, headers={**headers, "content-length": str(n)})
         if spec is None or not self.ranges:
             return self._body(200, self.data, headers)
+        if "," in spec:
+            if self.multi_status == 200:
+                return self._body(200, self.data, headers)
+            return httpx.Response(self.multi_status, headers=headers)
         match = RANGE_RE.match(spec)
         assert match, f"the client sent a malformed Range: {spec!r}"
         first, last = match.groups()

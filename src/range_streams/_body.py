@@ -109,9 +109,8 @@ class Body:
         """A fresh request for ``[position, stop)``: a resume (If-Range) once one was sent."""
         yield from self._drop_wire()
         assert self.stop is not None
-        self._take(
-            (yield from open_span(self.remote, Span(position, self.stop), resume=self._sent))
-        )
+        span = Span(position, self.stop)
+        self._take((yield from open_span(self.remote, span, resume=self._sent, clip=self.clip)))
 
     def _drop_wire(self) -> Flow[None]:
         wire, self._wire = self._wire, None

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from ._batch import BatchPolicy, read_ranges
 from ._body import Body, BodyLimits, RetryPolicy
 from ._cache import SpanCache
-from ._errors import InvalidRangeError, StreamClosedError
+from ._errors import InvalidRangeError, RangeNotSatisfiableError, StreamClosedError
 from ._flow import Flow, learn_length
 from ._protocol import RemoteState
 from ._ranges import Span, coerce_span, resolve_span
@@ -166,7 +166,13 @@ class FileCore:
                 if body is None:
                     continue  # the strategy put the span in the cache
                 assert body.stop is not None
-                piece = yield from body.read_at(at, min(want, body.stop - at))
+                try:
+                    piece = yield from body.read_at(at, min(want, body.stop - at))
+                except RangeNotSatisfiableError:
+                    # Read at or past the end before the size was known: the 416 tells it.
+                    if at < (yield from self.size()):
+                        raise
+                    piece = b""
                 if not piece:
                     break  # end of file
             out += piece

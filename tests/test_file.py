@@ -1,0 +1,320 @@
+"""The file object: request counts per strategy (MockTransport), stdlib readers and
+read_ranges against real servers, and a hypothesis comparison with the plain bytes."""
+
+from __future__ import annotations
+
+import io
+import random
+import tarfile
+import zipfile
+from pathlib import Path
+
+import anyio
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import range_streams as rs
+from tests.servers.fixtures import docroot_bytes
+from tests.servers.launch import RunningServer
+
+from .fakes import FakeServer, payload
+
+URL = "http://files.test/f.bin"
+DATA = payload(1 << 20, seed=11)
+KB = 1024
+
+
+def open_fake(server: FakeServer, **options: object) -> rs.RangeFile:
+    return rs.RangeFile(URL, server.client(), rs.FileOptions(**options))  # type: ignore[arg-type]
+
+
+def test_is_a_standard_binary_file() -> None:
+    server = FakeServer(DATA)
+    with open_fake(server) as f:
+        assert isinstance(f, io.RawIOBase)
+        assert f.readable() and f.seekable() and not f.writable()
+        buffer = bytearray(100)
+        assert f.readinto(buffer) == 100 and bytes(buffer) == DATA[:100]
+        assert f.seek(-10, io.SEEK_END) == len(DATA) - 10
+        assert f.read() == DATA[-10:]
+        assert f.read(5) == b""
+        assert f.seek(-5, io.SEEK_CUR) == len(DATA) - 5
+        assert f.tell() == len(DATA) - 5
+        with pytest.raises(rs.InvalidRangeError):
+            f.seek(-1)
+    assert f.closed
+    with pytest.raises(ValueError):
+        f.read(1)
+
+
+def test_end_relative_seek_learns_size_with_the_tail_probe() -> None:
+    server = FakeServer(DATA)
+    with open_fake(server) as f:
+        f.seek(-22, io.SEEK_END)
+        f.read(22)
+        f.seek(-40_000, io.SEEK_END)
+        f.read(30_000)
+    assert server.ranges_sent == [f"bytes=-{64 * KB + 42}"]
+
+
+def test_random_reads_exact_strategy_one_request_each() -> None:
+    server = FakeServer(DATA)
+    offsets = random.Random(1).sample(range(len(DATA) - 4096), 20)
+    with open_fake(server, strategy=rs.ExactReads()) as f:
+        for offset in offsets:
+            f.seek(offset)
+            assert f.read(4096) == DATA[offset : offset + 4096]
+    assert server.ranges_sent == [f"bytes={o}-{o + 4095}" for o in offsets]
+
+
+def test_readahead_random_reads_cost_one_block_each() -> None:
+    server = FakeServer(DATA)
+    with open_fake(server, strategy=rs.Readahead(block_size=16 * KB)) as f:
+        for offset in (500_000, 100_000, 900_000):
+            f.seek(offset)
+            assert f.read(100) == DATA[offset : offset + 100]
+    assert server.ranges_sent == [
+        "bytes=500000-516383",
+        "bytes=100000-116383",
+        "bytes=900000-916383",
+    ]
+
+
+def test_readahead_sequential_windows_double() -> None:
+    server = FakeServer(DATA)
+    with open_fake(server, strategy=rs.Readahead(block_size=16 * KB, max_window=128 * KB)) as f:
+        chunks = []
+        while chunk := f.read(10_000):
+            chunks.append(chunk)
+    assert b"".join(chunks) == DATA
+    sizes = []
+    for sent in server.ranges_sent:
+        assert sent is not None
+        first, last = sent.removeprefix("bytes=").split("-")
+        sizes.append(int(last) - int(first) + 1)
+    assert sizes[:4] == [16 * KB, 32 * KB, 64 * KB, 128 * KB]
+    assert set(sizes[4:-1]) <= {128 * KB}
+    assert len(server.ranges_sent) < 16
+
+
+def test_block_cache_serves_rereads_without_requests() -> None:
+    server = FakeServer(DATA)
+    with open_fake(server, strategy=rs.BlockCache(block_size=8 * KB, max_bytes=64 * KB)) as f:
+        for offset in (10, 100, 8000, 9000, 10):
+            f.seek(offset)
+            assert f.read(300) == DATA[offset : offset + 300]
+    assert server.ranges_sent == ["bytes=0-8191", "bytes=8192-16383"]
+
+
+def test_tarfile_backstep_pattern_costs_nothing_extra() -> None:
+    """tarfile seeks one byte back and re-reads it: served from the history."""
+    server = FakeServer(DATA)
+    with open_fake(server) as f:
+        f.seek(1000)
+        f.read(512)
+        f.seek(1511)
+        assert f.read(1) == DATA[1511:1512]
+        f.seek(5000)
+        assert f.read(512) == DATA[5000:5512]
+    assert len(server.log) == 1
+
+
+def test_server_without_ranges_beyond_the_start() -> None:
+    server = FakeServer(DATA, ranges=False)
+    with open_fake(server) as f:
+        assert f.read(10) == DATA[:10]  # a 200 is the file's first bytes
+        f.seek(5000)
+        assert f.read(10) == DATA[5000:5010]  # still on that body, skipped on the wire
+        f.seek(500_000)
+        with pytest.raises(rs.RangeNotSupportedError):
+            f.read(10)
+
+
+@pytest.mark.parametrize("answer", [416, 200, 400])
+def test_read_ranges_falls_back_to_single_ranges_and_remembers(answer: int) -> None:
+    server = FakeServer(DATA, multi_status=answer)
+    spans = [(0, 10), (400_000, 400_100), (800_000, 800_010)]
+    with open_fake(server) as f:
+        assert f.read_ranges(spans) == [DATA[a:b] for a, b in spans]
+        assert f.read_ranges(spans[:2]) == [DATA[a:b] for a, b in spans[:2]]
+    multi = [r for r in server.ranges_sent if r and "," in r]
+    assert multi == ["bytes=0-9,400000-400099,800000-800009"]  # asked once, then remembered
+    assert sorted(r for r in server.ranges_sent if r and "," not in r) == sorted(
+        [
+            "bytes=0-9",
+            "bytes=400000-400099",
+            "bytes=800000-800009",
+            "bytes=0-9",
+            "bytes=400000-400099",
+        ]
+    )
+
+
+def test_read_ranges_coalesces_near_spans() -> None:
+    server = FakeServer(DATA)
+    with open_fake(server, batch=rs.BatchPolicy(max_gap=1000)) as f:
+        assert f.read_ranges([(100, 110), (500, 510), (90, 95)]) == [
+            DATA[100:110],
+            DATA[500:510],
+            DATA[90:95],
+        ]
+    assert server.ranges_sent == ["bytes=90-509"]
+
+
+@pytest.fixture(scope="module")
+def uvicorn_server(server_factory) -> RunningServer:  # type: ignore[no-untyped-def]
+    return server_factory("uvicorn-starlette")
+
+
+@pytest.fixture(scope="module")
+def archives(docroot: Path) -> dict[str, bytes]:
+    """A zip with many entries and a tar, written into the servers' docroot."""
+    rng = random.Random(5)
+    zip_buffer = io.BytesIO()
+    with zipfile.ZipFile(zip_buffer, "w") as archive:
+        for index in range(3000):
+            archive.writestr(f"d/{index:05d}.txt", rng.randbytes(rng.randrange(1, 300)))
+    tar_buffer = io.BytesIO()
+    with tarfile.open(fileobj=tar_buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for index in range(40):
+            data = rng.randbytes(rng.randrange(1, 4000))
+            info = tarfile.TarInfo(f"t/{'long-' * 30}{index}.bin")
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    made = {"many.zip": zip_buffer.getvalue(), "pax.tar": tar_buffer.getvalue()}
+    for name, data in made.items():
+        (docroot / name).write_bytes(data)
+        (docroot / name).chmod(0o644)
+    return made
+
+
+def test_zipfile_listing_costs_two_requests(
+    uvicorn_server: RunningServer, archives: dict[str, bytes]
+) -> None:
+    with rs.open(uvicorn_server.url("many.zip")) as f:
+        archive = zipfile.ZipFile(f)
+        assert len(archive.infolist()) == 3000
+        assert f.requests_sent == 2
+        expected = zipfile.ZipFile(io.BytesIO(archives["many.zip"]))
+        assert archive.read("d/01234.txt") == expected.read("d/01234.txt")
+
+
+def test_tarfile_on_the_file_object(
+    uvicorn_server: RunningServer, archives: dict[str, bytes]
+) -> None:
+    with rs.open(uvicorn_server.url("pax.tar")) as f, tarfile.open(fileobj=f) as archive:
+        names = archive.getnames()
+        expected = tarfile.open(fileobj=io.BytesIO(archives["pax.tar"]))
+        assert names == expected.getnames()
+        member = archive.extractfile(names[7])
+        assert member is not None
+        assert member.read() == expected.extractfile(names[7]).read()  # type: ignore[union-attr]
+
+
+def test_pillow_on_the_file_object(uvicorn_server: RunningServer, docroot: Path) -> None:
+    image_module = pytest.importorskip("PIL.Image")
+    image = image_module.new("RGB", (64, 48), (10, 200, 30))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    (docroot / "pic.png").write_bytes(buffer.getvalue())
+    (docroot / "pic.png").chmod(0o644)
+    with rs.open(uvicorn_server.url("pic.png")) as f:
+        opened = image_module.open(f)
+        assert opened.size == (64, 48)
+        assert opened.getpixel((3, 3)) == (10, 200, 30)
+
+
+SAMPLE = docroot_bytes("sample.bin")
+
+
+def test_read_ranges_on_every_server(any_server: RunningServer) -> None:
+    """Exact bytes from every server, whatever its multi-range dialect (or none)."""
+    spans = [(0, 10), (20, 30), (500_000, 500_100), (10_000, 10_004), (1_048_000, 1_048_576)]
+    try:
+        with rs.open(any_server.url("sample.bin")) as f:
+            got = f.read_ranges(spans)
+    except rs.RangeNotSupportedError:
+        assert not any_server.spec.ranges
+        return
+    assert got == [SAMPLE[a:b] for a, b in spans]
+
+
+def test_read_ranges_many_spans_are_batched(server_factory) -> None:  # type: ignore[no-untyped-def]
+    server = server_factory("nginx")
+    rng = random.Random(3)
+    spans = [(o, o + 100) for o in rng.sample(range(0, len(SAMPLE) - 100, 12_000), 80)]
+    with rs.open(server.url("sample.bin")) as f:
+        got = f.read_ranges(spans)
+        assert got == [SAMPLE[a:b] for a, b in spans]
+        assert f.requests_sent == 2  # 80 ranges: two requests of at most 50
+
+
+def test_async_file(uvicorn_server: RunningServer) -> None:
+    async def main() -> tuple[bytes, bytes, list[bytes], bytes]:
+        async with rs.open_async(uvicorn_server.url("sample.bin")) as f:
+            await f.seek(-100, io.SEEK_END)
+            tail = await f.read()
+            await f.seek(10)
+            head = await f.read(20)
+            ranges = await f.read_ranges([(0, 5), (600_000, 600_010)])
+            streamed = b"".join([c async for c in f.aiter_bytes(1000, 300_000, chunk_size=65536)])
+            return tail, head, ranges, streamed
+
+    tail, head, ranges, streamed = anyio.run(main)
+    assert tail == SAMPLE[-100:] and head == SAMPLE[10:30]
+    assert ranges == [SAMPLE[:5], SAMPLE[600_000:600_010]]
+    assert streamed == SAMPLE[1000:300_000]
+
+
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("seek"), st.integers(-(1 << 20), 1 << 20), st.sampled_from([0, 1, 2])),
+        st.tuples(st.just("read"), st.integers(-1, 70_000)),
+        st.tuples(
+            st.just("ranges"),
+            st.lists(st.tuples(st.integers(0, (1 << 20) - 1), st.integers(0, 9000)), max_size=6),
+        ),
+    ),
+    max_size=15,
+)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    operations,
+    st.sampled_from(["readahead", "exact", "blocks"]),
+    st.integers(500, 70_000),
+)
+def test_random_file_operations_match_the_bytes(ops: list[tuple], kind: str, chunk: int) -> None:
+    strategy = {
+        "readahead": rs.Readahead(block_size=8 * KB, max_window=64 * KB),
+        "exact": rs.ExactReads(),
+        "blocks": rs.BlockCache(block_size=4 * KB, max_bytes=32 * KB),
+    }[kind]
+    server = FakeServer(DATA, chunk=chunk)
+    reference = io.BytesIO(DATA)
+    with open_fake(
+        server, strategy=strategy, limits=rs.BodyLimits(history=8 * KB, skip=4 * KB)
+    ) as f:
+        for op, *args in ops:
+            if op == "seek":
+                offset, whence = args
+                base = (0, reference.tell(), len(DATA))[whence]
+                if base + offset < 0:  # as a real file (FileIO) does, not BytesIO's clamp
+                    with pytest.raises(rs.InvalidRangeError):
+                        f.seek(offset, whence)
+                    continue
+                assert f.seek(offset, whence) == reference.seek(offset, whence)
+            elif op == "read":
+                assert f.read(args[0]) == reference.read(args[0])
+            else:
+                spans = [(a, min(a + n, len(DATA))) for a, n in args[0]]
+                assert [bytes(x) for x in _ranges(f, spans)] == [DATA[a:b] for a, b in spans]
+            assert f.tell() == reference.tell()
+
+
+def _ranges(f: rs.RangeFile, spans: list[tuple[int, int]]) -> list[bytes]:
+    # The fake server does not speak multi-range: force the single-range path.
+    f._core.remote.multipart_supported = False
+    return f.read_ranges(spans)
