@@ -1,0 +1,186 @@
+"""Local servers and their access logs, shared by run.py and nginx_trap.py.
+
+Everything listens on 127.0.0.1 only, on a port picked at random, and is stopped by the
+context manager that started it (by its own process id; nothing else is touched).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+NGINX_TEMPLATE = HERE / "nginx" / "nginx.conf.template"
+ASGI_SERVER = HERE / "_asgi_server.py"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes] | None, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before listening")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
+
+
+def find_nginx() -> str | None:
+    for cand in (shutil.which("nginx"), "/usr/sbin/nginx", "/usr/local/sbin/nginx"):
+        if cand and os.access(cand, os.X_OK):
+            return cand
+    return None
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    request: str
+    status: int
+    body_bytes: int
+    range: str
+
+
+class AccessLog:
+    """Reads the tab-separated access log (request, status, body bytes, Range) by offset."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def mark(self) -> int:
+        try:
+            return self.path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def settle(self, quiet: float = 0.15, limit: float = 3.0) -> None:
+        """Wait until the server has stopped appending (it logs after the last byte)."""
+        deadline = time.monotonic() + limit
+        last = self.mark()
+        while time.monotonic() < deadline:
+            time.sleep(quiet)
+            now = self.mark()
+            if now == last:
+                return
+            last = now
+
+    def since(self, mark: int) -> list[LogEntry]:
+        with self.path.open("rb") as fh:
+            fh.seek(mark)
+            data = fh.read()
+        out = []
+        for raw in data.decode("latin-1").splitlines():
+            parts = raw.split("\t")
+            if len(parts) != 4:
+                continue
+            request, status, nbytes, rng = parts
+            out.append(LogEntry(request, int(status), int(nbytes) if nbytes.isdigit() else 0, rng))
+        return out
+
+
+@dataclass
+class Server:
+    kind: str
+    port: int
+    access_log: AccessLog
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        # SIGTERM: fast shutdown for nginx (master stops its workers) and for uvicorn.
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def render_nginx_conf(work: Path, root: Path, port: int, access_log: Path) -> str:
+    text = NGINX_TEMPLATE.read_text()
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        # Started as root, nginx would run its workers as "nobody", who may not be able to
+        # read a private temp dir; keep them as the invoking user (loopback-only server).
+        text = "user root;\n" + text
+    for token, value in {
+        "@WORK@": str(work),
+        "@ROOT@": str(root),
+        "@PORT@": str(port),
+        "@ACCESS_LOG@": str(access_log),
+    }.items():
+        text = text.replace(token, value)
+    return text
+
+
+@contextlib.contextmanager
+def nginx_server(root: Path, work: Path) -> Iterator[Server]:
+    binary = find_nginx()
+    if binary is None:
+        raise RuntimeError("nginx is not installed (apt-get install nginx)")
+    work.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log_path = work / "access.log"
+    log_path.write_bytes(b"")
+    conf = work / "nginx.conf"
+    conf.write_text(render_nginx_conf(work, root.resolve(), port, log_path))
+    stderr = (work / "nginx.stderr").open("wb")
+    proc = subprocess.Popen(
+        [binary, "-p", str(work), "-c", str(conf), "-e", "stderr"],
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+    )
+    try:
+        wait_for_port(port, proc)
+        yield Server("nginx", port, AccessLog(log_path), proc)
+    finally:
+        _stop(proc)
+        stderr.close()
+
+
+@contextlib.contextmanager
+def uvicorn_server(root: Path, work: Path) -> Iterator[Server]:
+    work.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log_path = work / "access.log"
+    log_path.write_bytes(b"")
+    stderr = (work / "uvicorn.stderr").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, str(ASGI_SERVER), str(root.resolve()), str(port), str(log_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+    )
+    try:
+        wait_for_port(port, proc, timeout=20)
+        yield Server("uvicorn+starlette", port, AccessLog(log_path), proc)
+    finally:
+        _stop(proc)
+        stderr.close()
+
+
+def local_server(
+    root: Path, work: Path, prefer: str = "auto"
+) -> contextlib.AbstractContextManager[Server]:
+    """nginx when installed (or asked for), else uvicorn + Starlette StaticFiles."""
+    if prefer == "nginx" or (prefer == "auto" and find_nginx() is not None):
+        return nginx_server(root, work)
+    return uvicorn_server(root, work)
