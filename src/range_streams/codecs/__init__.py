@@ -11,6 +11,7 @@ from ._errors import (
     MemberNotFoundError,
     UnsupportedMemberError,
 )
+from .png import PngReader
 from .tar import TarInfo, TarReader
 from .zip import ZipInfo, ZipReader
 
@@ -19,6 +20,7 @@ __all__ = [
     "ChecksumError",
     "CodecError",
     "MemberNotFoundError",
+    "PngReader",
     "TarInfo",
     "TarReader",
     "UnsupportedMemberError",

@@ -1,10 +1,10 @@
 """The PNG chunk table, built by hopping from chunk header to chunk header.
 
 A chunk is a 4-byte big-endian length, a 4-letter type, the data, and a CRC-32 of type
-and data. Hopping reads each 8-byte header and 4-byte CRC and skips the data, through
-a read-ahead window so that the small chunks before the image data (IHDR, PLTE, tRNS,
-text, ...) all arrive with the first request. CRCs are checked whenever chunk data is
-read; the table records each chunk's stored CRC for that.
+and data. Hopping reads each 8-byte header and skips the rest, through a read-ahead
+window so that the small chunks before the image data (IHDR, PLTE, tRNS, text, ...) all
+arrive with the first request. The CRC is read and checked with the data, whenever a
+chunk's data is read (reading it while hopping would cost a request per big chunk).
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ class ChunkInfo:
     type: str
     offset: int
     length: int
-    crc: int
 
     @property
     def data_offset(self) -> int:
@@ -82,11 +81,9 @@ class ChunkTable:
         length, raw_type = struct.unpack(">L4s", header)
         if length > _MAX_CHUNK_LENGTH or not raw_type.isalpha() or not raw_type.isascii():
             raise ArchiveFormatError(f"corrupt PNG chunk header at offset {offset}")
-        crc_offset = offset + 8 + length
-        raw_crc = self._window.read(crc_offset, crc_offset + 4, block_size=block_size)
-        if len(raw_crc) < 4:
-            raise ArchiveFormatError(f"the {raw_type.decode()} chunk at {offset} is truncated")
-        chunk = ChunkInfo(raw_type.decode(), offset, length, struct.unpack(">L", raw_crc)[0])
+        chunk = ChunkInfo(raw_type.decode(), offset, length)
+        if chunk.end > self._window.source.size:
+            raise ArchiveFormatError(f"the {chunk.type} chunk at {offset} is truncated")
         if not self.chunks and chunk.type != "IHDR":
             raise ArchiveFormatError(f"the first PNG chunk is {chunk.type}, not IHDR")
         self.chunks.append(chunk)
@@ -107,10 +104,11 @@ class ChunkTable:
 
     def read_data(self, chunk: ChunkInfo, *, block_size: int | None = None) -> bytes:
         """The chunk's data, its CRC checked."""
-        data = self._window.read(chunk.data_offset, chunk.end - 4, block_size=block_size)
-        if len(data) != chunk.length:
+        data_and_crc = self._window.read(chunk.data_offset, chunk.end, block_size=block_size)
+        if len(data_and_crc) != chunk.length + 4:
             raise ArchiveFormatError(f"the {chunk.type} chunk at {chunk.offset} is truncated")
-        if zlib.crc32(data, zlib.crc32(chunk.type.encode())) != chunk.crc:
+        data, (crc,) = data_and_crc[:-4], struct.unpack(">L", data_and_crc[-4:])
+        if zlib.crc32(data, zlib.crc32(chunk.type.encode())) != crc:
             raise ChecksumError(f"CRC mismatch in the {chunk.type} chunk at {chunk.offset}")
         return data
 

@@ -79,11 +79,12 @@ class PngReader:
     def __init__(self, source: ByteSource) -> None:
         self.source = source
         self._table = ChunkTable(ReadAheadWindow(source, PNG_READ_AHEAD))
+        self._table.scan_until("IHDR")  # the first chunk, which must be IHDR
+        if not self._table.chunks:
+            raise ArchiveFormatError("the PNG has no IHDR chunk")
+        # Read before hopping on: the window still holds the start of the file.
+        self.ihdr = IHDR.parse(self._table.read_data(self._table.chunks[0]))
         self._table.scan_until("IDAT")
-        first = self._table.chunks[0] if self._table.chunks else None
-        if first is None:
-            raise ArchiveFormatError("the PNG has no chunks")
-        self.ihdr = IHDR.parse(self._table.read_data(first))
 
     @property
     def width(self) -> int:
