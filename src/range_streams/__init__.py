@@ -9,6 +9,7 @@ from ranges import Range
 
 from ._batch import BatchPolicy
 from ._body import BodyLimits, RetryPolicy
+from ._content import RangeContent
 from ._errors import (
     ContentEncodingError,
     ContentRangeError,
@@ -27,6 +28,7 @@ from ._errors import (
     StreamClosedError,
 )
 from ._file_core import FileOptions
+from ._many import FetchResult, as_completed, fetch_many
 from ._registry import PruningLevel
 from ._response import AsyncRangeResponse, RangeResponse
 from ._source import ByteSource, BytesSource
@@ -48,6 +50,7 @@ __all__ = [
     "ContentEncodingError",
     "ContentRangeError",
     "ExactReads",
+    "FetchResult",
     "FileOptions",
     "HTTPStatusError",
     "IncompleteBodyError",
@@ -57,6 +60,7 @@ __all__ = [
     "OverlapError",
     "PruningLevel",
     "Range",
+    "RangeContent",
     "RangeFile",
     "RangeNotSatisfiableError",
     "RangeNotSupportedError",
@@ -70,7 +74,9 @@ __all__ = [
     "RetriesExhaustedError",
     "RetryPolicy",
     "StreamClosedError",
+    "__version__",
+    "as_completed",
+    "fetch_many",
     "open",
     "open_async",
-    "__version__",
 ]

@@ -24,6 +24,7 @@ T = TypeVar("T")
 def run_sync(client: httpx.Client, flow: Flow[T]) -> T:
     result: Any = None
     error: BaseException | None = None
+    opened: list[Wire] = []
     while True:
         try:
             command = flow.throw(error) if error is not None else flow.send(result)
@@ -34,6 +35,21 @@ def run_sync(client: httpx.Client, flow: Flow[T]) -> T:
             result = _execute_sync(client, command)
         except Exception as exc:  # handed to the flow, which decides
             result, error = None, exc
+        except BaseException:
+            # Interrupted (KeyboardInterrupt, ...): the flow never resumes, so close what
+            # it opened rather than leave connections half read.
+            _abandon_sync(flow, opened)
+            raise
+        if isinstance(result, Wire):
+            opened.append(result)
+
+
+def _abandon_sync(flow: Flow[Any], opened: list[Wire]) -> None:
+    for wire in opened:
+        if not wire.closed:
+            wire.closed = True
+            wire.response.close()
+    flow.close()
 
 
 def _execute_sync(client: httpx.Client, command: Command) -> Any:
@@ -62,6 +78,7 @@ def _execute_sync(client: httpx.Client, command: Command) -> Any:
 async def run_async(client: httpx.AsyncClient, flow: Flow[T]) -> T:
     result: Any = None
     error: BaseException | None = None
+    opened: list[Wire] = []
     while True:
         try:
             command = flow.throw(error) if error is not None else flow.send(result)
@@ -72,6 +89,18 @@ async def run_async(client: httpx.AsyncClient, flow: Flow[T]) -> T:
             result = await _execute_async(client, command)
         except Exception as exc:
             result, error = None, exc
+        except BaseException:
+            # Cancelled: close what this flow opened (shielded, so the close itself is not
+            # cancelled), leaving no response open behind a cancelled task.
+            with anyio.CancelScope(shield=True):
+                for wire in opened:
+                    if not wire.closed:
+                        wire.closed = True
+                        await wire.response.aclose()
+            flow.close()
+            raise
+        if isinstance(result, Wire):
+            opened.append(result)
 
 
 async def _execute_async(client: httpx.AsyncClient, command: Command) -> Any:
@@ -101,13 +130,20 @@ async def _gather(client: httpx.AsyncClient, command: Gather) -> list[Any]:
     results: list[Any] = [None] * len(command.flows)
     limiter = anyio.CapacityLimiter(max(1, command.limit))
 
+    errors: list[Exception] = []
+
     async def one(index: int, flow: Flow[Any]) -> None:
         async with limiter:
-            results[index] = await run_async(client, flow)
+            try:
+                results[index] = await run_async(client, flow)
+            except Exception as exc:  # raised plainly below, as the sync driver does
+                errors.append(exc)
 
     async with anyio.create_task_group() as group:
         for index, flow in enumerate(command.flows):
             group.start_soon(one, index, flow)
+    if errors:
+        raise errors[0]
     return results
 
 

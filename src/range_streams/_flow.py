@@ -275,7 +275,7 @@ def open_span(
         total = length_from_unsatisfied(headers)
         if total is not None:
             remote.pin(total, headers)
-    raise status_error(wire, remote, f"range {headers.get('range', span)}")
+    raise status_error(wire, remote, f"range {wire.response.request.headers.get('range')}")
 
 
 def _accept_whole(

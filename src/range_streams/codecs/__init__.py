@@ -11,6 +11,7 @@ from ._errors import (
     MemberNotFoundError,
     UnsupportedMemberError,
 )
+from .conda import CondaReader
 from .png import PngReader
 from .tar import TarInfo, TarReader
 from .zip import ZipInfo, ZipReader
@@ -19,6 +20,7 @@ __all__ = [
     "ArchiveFormatError",
     "ChecksumError",
     "CodecError",
+    "CondaReader",
     "MemberNotFoundError",
     "PngReader",
     "TarInfo",

@@ -1,0 +1,161 @@
+"""Many files at once: ``fetch_many`` and ``as_completed``.
+
+Each item (a URL and its spans) runs the same ``read_ranges`` flow as a file object,
+under the async driver, with bounded concurrency overall and per host. One item's
+failure is that item's ``error``; it never loses the others' results. Cancelling the
+caller cancels every item and closes every open response (the async driver's cleanup).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+
+import anyio
+import httpx
+
+from ._batch import BatchPolicy, read_ranges
+from ._body import BodyLimits, RetryPolicy
+from ._drivers import run_async
+from ._protocol import RemoteState
+from ._ranges import coerce_span
+from ._stream_core import check_url
+from ._transport import DEFAULT_TIMEOUT, socket_options
+
+__all__ = ["FetchResult", "as_completed", "fetch_many"]
+
+Item = tuple[str, Sequence[tuple[int, int]]]
+Progress = Callable[[int, int, "FetchResult"], None]
+
+
+@dataclass
+class FetchResult:
+    """One input's outcome: ``data`` holds the bytes of each span, in order, or ``error``."""
+
+    index: int
+    url: str
+    data: list[bytes] | None = None
+    error: BaseException | None = None
+    requests: int = field(default=0)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _client(concurrency: int) -> httpx.AsyncClient:
+    transport = httpx.AsyncHTTPTransport(
+        socket_options=socket_options(),
+        limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+    )
+    return httpx.AsyncClient(transport=transport, timeout=DEFAULT_TIMEOUT)
+
+
+class _Runner:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        concurrency: int,
+        per_host: int | None,
+        batch: BatchPolicy,
+        retry: RetryPolicy,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, not {concurrency}")
+        self.client = client
+        self.limit = anyio.CapacityLimiter(concurrency)
+        self.per_host_limit = per_host or concurrency
+        self.hosts: dict[str, anyio.CapacityLimiter] = {}
+        self.batch = batch
+        self.retry = retry
+
+    async def run(self, index: int, item: Item) -> FetchResult:
+        url, spans = item
+        result = FetchResult(index, str(url))
+        try:
+            checked = check_url(url)
+            host = httpx.URL(checked).netloc.decode("ascii")
+            host_limit = self.hosts.setdefault(host, anyio.CapacityLimiter(self.per_host_limit))
+            remote = RemoteState(checked)
+            spans = [_absolute(span) for span in spans]
+            async with self.limit, host_limit:
+                flow = read_ranges(remote, spans, self.batch, self.retry, BodyLimits())
+                try:
+                    result.data = await run_async(self.client, flow)
+                finally:
+                    result.requests = remote.requests_sent
+        except Exception as exc:  # the item's error, not the batch's
+            result.error = exc
+        return result
+
+
+def _absolute(span: tuple[int, int]) -> tuple[int, int]:
+    coerced = coerce_span(span)
+    if not coerced.is_absolute:
+        raise ValueError(f"fetch_many takes absolute (start, stop) spans, not {span!r}")
+    assert coerced.stop is not None
+    return coerced.start, coerced.stop
+
+
+async def as_completed(
+    items: Sequence[Item],
+    *,
+    concurrency: int = 10,
+    per_host: int | None = None,
+    client: httpx.AsyncClient | None = None,
+    progress: Progress | None = None,
+    batch: BatchPolicy | None = None,
+    retry: RetryPolicy | None = None,
+) -> AsyncIterator[FetchResult]:
+    """Yield each item's ``FetchResult`` as it finishes (``.index`` says which input)."""
+    owned = client is None
+    active = client if client is not None else _client(concurrency)
+    runner = _Runner(active, concurrency, per_host, batch or BatchPolicy(), retry or RetryPolicy())
+    send, receive = anyio.create_memory_object_stream[FetchResult](len(items) or 1)
+    try:
+        async with anyio.create_task_group() as group:
+
+            async def one(index: int, item: Item) -> None:
+                await send.send(await runner.run(index, item))
+
+            for index, item in enumerate(items):
+                group.start_soon(one, index, item)
+            done = 0
+            while done < len(items):
+                result = await receive.receive()
+                done += 1
+                if progress is not None:
+                    progress(done, len(items), result)
+                yield result
+    finally:
+        send.close()
+        receive.close()
+        if owned:
+            with anyio.CancelScope(shield=True):
+                await active.aclose()
+
+
+async def fetch_many(
+    items: Sequence[Item],
+    *,
+    concurrency: int = 10,
+    per_host: int | None = None,
+    client: httpx.AsyncClient | None = None,
+    progress: Progress | None = None,
+    batch: BatchPolicy | None = None,
+    retry: RetryPolicy | None = None,
+) -> list[FetchResult]:
+    """Fetch the spans of many URLs concurrently; one result per input, in input order."""
+    results: list[FetchResult | None] = [None] * len(items)
+    stream = as_completed(
+        items,
+        concurrency=concurrency,
+        per_host=per_host,
+        client=client,
+        progress=progress,
+        batch=batch,
+        retry=retry,
+    )
+    async for result in stream:
+        results[result.index] = result
+    return [r for r in results if r is not None]
