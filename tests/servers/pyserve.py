@@ -23,7 +23,7 @@ from typing import Any
 
 class AccessLog:
     def __init__(self, path: str) -> None:
-        self._fh = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+        self._fh = open(path, "a", encoding="utf-8", buffering=1)
         self._lock = threading.Lock()
 
     def write(self, method: str, target: str, status: int, rng: str | None) -> None:
