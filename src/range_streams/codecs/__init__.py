@@ -1,7 +1,13 @@
 """Container formats read over a ``ByteSource``: zip, tar, PNG and conda packages.
 
-Each reader takes any ``ByteSource`` (``BytesSource`` for bytes in memory, or the file
-object ``range_streams.open(url)`` gives) and fetches only the parts it needs.
+Each reader takes any ``ByteSource`` and fetches only the parts it needs::
+
+    ZipReader(BytesSource(data)).namelist()         # bytes in memory
+    ZipReader(range_streams.open(url)).namelist()   # a remote file, by range requests
+
+Readers only call ``size``, ``read_at``, ``read_ranges`` and ``read_tail``, so the
+number of calls each makes is the number of requests it costs on a URL; every
+module documents its budget. Errors are the ``CodecError`` subtree (``_errors``).
 """
 
 from ._errors import (
