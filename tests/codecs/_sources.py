@@ -42,3 +42,23 @@ class PatchworkSource:
     def read_tail(self, length: int) -> bytes:
         self.calls.append(("read_tail", length))
         return self._slice(max(self._size - length, 0), self._size)
+
+
+def call_kinds(calls: list[tuple[str, object]]) -> list[str]:
+    return [kind for kind, _ in calls]
+
+
+def spans_requested(calls: list[tuple[str, object]], size: int) -> list[tuple[int, int]]:
+    """Every byte span the recorded calls fetched, suffix reads resolved against ``size``."""
+    spans: list[tuple[int, int]] = []
+    for kind, argument in calls:
+        if kind == "read_tail":
+            assert isinstance(argument, int)
+            spans.append((max(size - argument, 0), size))
+        elif kind == "read_at":
+            assert isinstance(argument, tuple)
+            spans.append((int(argument[0]), int(argument[1])))
+        else:
+            assert isinstance(argument, list)
+            spans.extend((int(start), int(stop)) for start, stop in argument)
+    return spans

@@ -11,6 +11,8 @@ import pytest
 from range_streams._source import BytesSource
 from range_streams.codecs import ArchiveFormatError, CondaReader, MemberNotFoundError
 
+from ._sources import spans_requested
+
 zstandard = pytest.importorskip("zstandard")
 
 NAME = "example-1.2.3-py312h1234567_0"
@@ -25,7 +27,8 @@ def zstd_tar(files: dict[str, bytes]) -> bytes:
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
-    return zstandard.ZstdCompressor(level=3).compress(buffer.getvalue())  # type: ignore[no-any-return]
+    compressed: bytes = zstandard.ZstdCompressor(level=3).compress(buffer.getvalue())
+    return compressed
 
 
 def info_files(extra: int = 0) -> dict[str, bytes]:
@@ -62,18 +65,6 @@ def pkg_span(data: bytes) -> tuple[int, int]:
     return pkg.header_offset, info.header_offset
 
 
-def spans_read(calls: list[tuple[str, object]], size: int) -> list[tuple[int, int]]:
-    spans: list[tuple[int, int]] = []
-    for kind, argument in calls:
-        if kind == "read_tail":
-            spans.append((max(size - argument, 0), size))  # type: ignore[operator]
-        elif kind == "read_at":
-            spans.append(argument)  # type: ignore[arg-type]
-        else:
-            spans.extend(argument)  # type: ignore[arg-type]
-    return spans
-
-
 def test_metadata_and_info_without_the_payload() -> None:
     data = build_conda()
     source = BytesSource(data)
@@ -88,7 +79,7 @@ def test_metadata_and_info_without_the_payload() -> None:
     assert [kind for kind, _ in source.calls] == ["read_tail", "read_at"]
     assert reader.pkg_member().file_size > 400_000
     pkg_start, pkg_stop = pkg_span(data)
-    for start, stop in spans_read(source.calls[1:], len(data)):
+    for start, stop in spans_requested(source.calls[1:], len(data)):
         assert stop <= pkg_start or start >= pkg_stop, "the payload was fetched"
 
 
@@ -101,7 +92,7 @@ def test_big_info_member_costs_one_read_and_never_touches_the_payload() -> None:
     assert reader.paths_json == PATHS
     assert [kind for kind, _ in source.calls] == ["read_at"]
     pkg_start, pkg_stop = pkg_span(data)
-    ((start, _),) = spans_read(source.calls, len(data))
+    ((start, _),) = spans_requested(source.calls, len(data))
     assert start >= pkg_stop > pkg_start
 
 

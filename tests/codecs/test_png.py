@@ -62,7 +62,8 @@ def test_pillow_palette_with_transparency() -> None:
     assert reader.ihdr.colour_type == 3
     assert reader.transparency == bytes(range(0, 256, 16))
     assert reader.palette is not None and len(reader.palette) == 256
-    assert reader.palette[:2] == [tuple(image.getpalette()[:3]), tuple(image.getpalette()[3:6])]  # type: ignore[index]
+    colours = image.getpalette() or []
+    assert reader.palette[:2] == [tuple(colours[0:3]), tuple(colours[3:6])]
     assert reader.alpha_as_direct
     assert reader.channel_count_as_direct == 4
     assert reader.bit_depth_as_direct == 8
