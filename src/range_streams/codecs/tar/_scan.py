@@ -165,7 +165,7 @@ def _build_member(
         name=name,
         size=real_size,
         type=header.typeflag,
-        mode=_number(pax, "mode", header.mode),
+        mode=header.mode,
         uid=_number(pax, "uid", header.uid),
         gid=_number(pax, "gid", header.gid),
         mtime=float(pax["mtime"]) if _is_float(pax.get("mtime")) else header.mtime,
