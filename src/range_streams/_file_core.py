@@ -70,11 +70,11 @@ class FileCore:
         self._check()
         return (yield from learn_length(self.remote))
 
-    def probe_tail(self) -> Flow[int]:
+    def probe_tail(self, length: int | None = None) -> Flow[int]:
         """Learn the size with one suffix read whose bytes are kept for end-relative reads."""
         self._check()
         if self.remote.total is None:
-            body = self._new_body(Span(-self.options.tail_probe, None))
+            body = self._new_body(Span(-(length or self.options.tail_probe), None))
             data = yield from body.read_all()
             assert body.start is not None
             self.cache.put(body.start, data)
@@ -127,9 +127,7 @@ class FileCore:
         self._check()
         if length <= 0:
             return b""
-        if self.remote.total is None and length <= self.options.tail_probe:
-            yield from self.probe_tail()
-        total = yield from self.size()
+        total = yield from self.probe_tail(max(length, self.options.tail_probe))
         start = max(total - length, 0)
         return (yield from self._read_at(start, total - start))
 

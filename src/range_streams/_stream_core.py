@@ -195,6 +195,18 @@ class StreamCore(Generic[ClientT]):
             self._active = response
         return response
 
+    def _add_lazy(self, start: int, stop: int, name: str) -> Flow[RangeResponseBase]:
+        """Register ``[start, stop)`` without a request: sent when first read. Used for
+        ranges known from an index (a zip's members), where sending one request per
+        entry up front is what made range-streams 1.x slow."""
+        self._check_open()
+        plan = self._plan(start, stop)
+        response = self._new_response(Span(start, stop), name)
+        yield from self._apply(plan)
+        self._registry.add(start, stop, response)
+        self._version += 1
+        return response
+
     def _open_whole(self) -> Flow[None]:
         if self._whole is None:
             self._whole = Body(self.remote, Span(0, None), retry=self.retry, limits=self.limits)

@@ -17,6 +17,7 @@ from ._errors import (
     MemberNotFoundError,
     UnsupportedMemberError,
 )
+from ._streams import CondaStream, PngStream, TarStream, ZipStream
 from .conda import CondaReader
 from .png import PngReader
 from .tar import TarInfo, TarReader
@@ -27,11 +28,15 @@ __all__ = [
     "ChecksumError",
     "CodecError",
     "CondaReader",
+    "CondaStream",
     "MemberNotFoundError",
     "PngReader",
+    "PngStream",
     "TarInfo",
     "TarReader",
+    "TarStream",
     "UnsupportedMemberError",
     "ZipInfo",
     "ZipReader",
+    "ZipStream",
 ]

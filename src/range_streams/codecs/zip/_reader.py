@@ -176,5 +176,15 @@ class ZipReader:
                 result[name] = reader.readall()
         return result
 
+    def data_spans(self, members: Iterable[str | ZipInfo]) -> dict[str, tuple[int, int]]:
+        """Where each member's compressed data lies, from its local header (whose extra
+        field may differ from the central directory's): one ``read_ranges`` for all."""
+        infos = [self._resolve(member) for member in members]
+        spans = {index: self._head_span(info, 0) for index, info in enumerate(infos)}
+        cached = {i: self._cached(*span) for i, span in spans.items()}
+        heads = self._read_batch({i: s for i, s in spans.items() if cached[i] is None})
+        heads.update({i: data for i, data in cached.items() if data is not None})
+        return {info.filename: self._data_span(info, heads[i]) for i, info in enumerate(infos)}
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} of {len(self._members)} members>"
