@@ -33,6 +33,7 @@ from ._registry import PruningLevel
 from ._response import AsyncRangeResponse, RangeResponse
 from ._source import ByteSource, BytesSource
 from ._strategies import BlockCache, ExactReads, Readahead, ReadStrategy
+from ._transport import make_async_client, make_client
 from .file import AsyncRangeFile, RangeFile, open, open_async
 from .stream import AsyncRangeStream, RangeStream
 
@@ -77,6 +78,8 @@ __all__ = [
     "__version__",
     "as_completed",
     "fetch_many",
+    "make_async_client",
+    "make_client",
     "open",
     "open_async",
 ]

@@ -20,7 +20,7 @@ from ._drivers import run_async
 from ._protocol import RemoteState
 from ._ranges import coerce_span
 from ._stream_core import check_url
-from ._transport import DEFAULT_TIMEOUT, socket_options
+from ._transport import make_async_client
 
 __all__ = ["FetchResult", "as_completed", "fetch_many"]
 
@@ -44,11 +44,8 @@ class FetchResult:
 
 
 def _client(concurrency: int) -> httpx.AsyncClient:
-    transport = httpx.AsyncHTTPTransport(
-        socket_options=socket_options(),
-        limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
-    )
-    return httpx.AsyncClient(transport=transport, timeout=DEFAULT_TIMEOUT)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    return make_async_client(limits)
 
 
 class _Runner:

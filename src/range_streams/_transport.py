@@ -1,15 +1,31 @@
-"""The httpx clients range-streams creates when the caller does not pass one."""
+"""The httpx clients range-streams creates when the caller does not pass one.
+
+Why a custom network backend: against nginx with ``sendfile on; tcp_nopush on;`` (Debian's
+default), a range response of about 64-100 KiB stalls ~40 ms on a keep-alive connection.
+nginx corks the socket, sends what fits, and waits for an ACK to push the rest; the
+client's kernel, in delayed-ACK "ping-pong" mode after a few request/response exchanges,
+holds that ACK for up to 40 ms because httpcore reads in 64 KiB steps and has nothing to
+send. curl does not see it (it reads in larger steps and ACKs sooner). Setting
+``TCP_QUICKACK`` once at connect time does not last (Linux clears it), so it is re-armed
+before every read: one ``setsockopt`` per read (~1 us). See benchmarks/README.md.
+"""
 
 from __future__ import annotations
 
 import socket
+import ssl
+from collections.abc import Iterable
+from typing import Any
 
+import httpcore
 import httpx
 
 __all__ = ["DEFAULT_TIMEOUT", "make_async_client", "make_client", "socket_options"]
 
 # A stalled body must end in a ReadTimeout, never a hang; connecting is quick or broken.
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)  # Linux only
 
 
 def socket_options() -> list[tuple[int, int, int]]:
@@ -17,11 +33,165 @@ def socket_options() -> list[tuple[int, int, int]]:
     return [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
 
 
+def _quickack(stream: Any) -> socket.socket | None:
+    """The stream's socket with TCP_QUICKACK set, or None where that is not possible."""
+    sock = stream.get_extra_info("socket")
+    if TCP_QUICKACK is None or not isinstance(sock, socket.socket):
+        return None
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, TCP_QUICKACK, 1)
+    except OSError:
+        return None
+    return sock
+
+
+class _QuickAckStream(httpcore.NetworkStream):
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+        self._sock = _quickack(stream)
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        if self._sock is not None:
+            self._sock = _quickack(self._stream)
+        return self._stream.read(max_bytes, timeout)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, timeout)
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        return _QuickAckStream(self._stream.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _QuickAckBackend(httpcore.NetworkBackend):
+    def __init__(self) -> None:
+        self._backend = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._backend.connect_tcp(host, port, timeout, local_address, socket_options)
+        return _QuickAckStream(stream)
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        return self._backend.connect_unix_socket(path, timeout, socket_options)
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+class _AsyncQuickAckStream(httpcore.AsyncNetworkStream):
+    def __init__(self, stream: httpcore.AsyncNetworkStream) -> None:
+        self._stream = stream
+        self._sock = _quickack(stream)
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        if self._sock is not None:
+            self._sock = _quickack(self._stream)
+        return await self._stream.read(max_bytes, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        await self._stream.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        stream = await self._stream.start_tls(ssl_context, server_hostname, timeout)
+        return _AsyncQuickAckStream(stream)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _AsyncQuickAckBackend(httpcore.AsyncNetworkBackend):
+    def __init__(self) -> None:
+        self._backend = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        stream = await self._backend.connect_tcp(host, port, timeout, local_address, socket_options)
+        return _AsyncQuickAckStream(stream)
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        return await self._backend.connect_unix_socket(path, timeout, socket_options)
+
+    async def sleep(self, seconds: float) -> None:
+        await self._backend.sleep(seconds)
+
+
+def make_transport(limits: httpx.Limits = DEFAULT_LIMITS) -> httpx.HTTPTransport:
+    """An httpx transport immune to the sendfile/tcp_nopush + delayed-ACK stall.
+
+    httpx.HTTPTransport takes no network backend, so its pool is replaced by an httpcore
+    ConnectionPool with the same settings and ours.
+    """
+    transport = httpx.HTTPTransport(limits=limits, retries=1, socket_options=socket_options())
+    transport._pool = httpcore.ConnectionPool(
+        ssl_context=httpx.create_ssl_context(),
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        retries=1,
+        socket_options=socket_options(),
+        network_backend=_QuickAckBackend(),
+    )
+    return transport
+
+
+def make_async_transport(limits: httpx.Limits = DEFAULT_LIMITS) -> httpx.AsyncHTTPTransport:
+    transport = httpx.AsyncHTTPTransport(limits=limits, retries=1, socket_options=socket_options())
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=httpx.create_ssl_context(),
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        retries=1,
+        socket_options=socket_options(),
+        network_backend=_AsyncQuickAckBackend(),
+    )
+    return transport
+
+
 def make_client() -> httpx.Client:
-    transport = httpx.HTTPTransport(socket_options=socket_options(), retries=1)
-    return httpx.Client(transport=transport, timeout=DEFAULT_TIMEOUT)
+    return httpx.Client(transport=make_transport(), timeout=DEFAULT_TIMEOUT)
 
 
-def make_async_client() -> httpx.AsyncClient:
-    transport = httpx.AsyncHTTPTransport(socket_options=socket_options(), retries=1)
-    return httpx.AsyncClient(transport=transport, timeout=DEFAULT_TIMEOUT)
+def make_async_client(limits: httpx.Limits = DEFAULT_LIMITS) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=make_async_transport(limits), timeout=DEFAULT_TIMEOUT)
