@@ -432,3 +432,13 @@ def test_tail_mark_is_honoured_by_read() -> None:
         assert first.tail_mark == 50
         assert first.read() == DATA[100:150]
         assert first.is_consumed()
+
+
+def test_chunk_size_rechunks_the_body() -> None:
+    server = FakeServer(DATA, chunk=5000)
+    with server.client() as client, rs.RangeStream(URL, client=client, chunk_size=100) as stream:
+        response = stream.add((0, 1000))
+        assert response is not None
+        assert stream.read(10) == DATA[:10]
+        # One 100-byte chunk came off the wire: the rest is still there, unread.
+        assert response.body._wire_pos == 100

@@ -60,7 +60,7 @@ def _execute_sync(client: httpx.Client, command: Command) -> Any:
         response = client.send(request, stream=True, follow_redirects=False)
         if _preloaded(response):
             return Wire(response, iter((response.content,)))
-        return Wire(response, response.iter_raw(None))
+        return Wire(response, response.iter_raw(command.chunk_size))
     if isinstance(command, Close):
         command.wire.closed = True
         command.wire.response.close()
@@ -114,7 +114,7 @@ async def _execute_async(client: httpx.AsyncClient, command: Command) -> Any:
         response = await client.send(request, stream=True, follow_redirects=False)
         if _preloaded(response):
             return Wire(response, _aiter_once(response.content))
-        return Wire(response, response.aiter_raw(None))
+        return Wire(response, response.aiter_raw(command.chunk_size))
     if isinstance(command, Close):
         command.wire.closed = True
         await command.wire.response.aclose()

@@ -76,6 +76,7 @@ class Send:
     method: str
     url: str
     headers: dict[str, str]
+    chunk_size: int | None = None  # re-chunk the body (range-streams 1.x's chunk_size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +135,7 @@ def send(remote: RemoteState, headers: dict[str, str], method: str = "GET") -> F
     retried_from_origin = False
     hops = 0
     while True:
-        wire: Wire = yield Send(method, url, headers)
+        wire: Wire = yield Send(method, url, headers, remote.chunk_size)
         remote.requests_sent += 1
         response = wire.response
         logger.debug(

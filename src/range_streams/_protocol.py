@@ -57,6 +57,7 @@ class RemoteState:
     suffix_supported: bool | None = None
     multipart_supported: bool | None = None
     requests_sent: int = field(default=0, compare=False)
+    chunk_size: int | None = field(default=None, compare=False)
 
     @property
     def target(self) -> str:

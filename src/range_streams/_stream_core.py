@@ -71,7 +71,7 @@ class StreamCore(Generic[ClientT]):
         self.raise_response = raise_response
         self.retry = retry or RetryPolicy()
         self.limits = limits or BodyLimits()
-        self.remote = RemoteState(self.url)
+        self.remote = RemoteState(self.url, chunk_size=chunk_size)
         self._owns_client = client is None
         self.client: ClientT = client if client is not None else self._make_client()
         self._registry: Registry[RangeResponseBase] = Registry()
