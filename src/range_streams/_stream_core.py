@@ -25,6 +25,8 @@ __all__ = ["StreamCore", "check_url"]
 logger = logging.getLogger("range_streams")
 
 ClientT = TypeVar("ClientT", httpx.Client, httpx.AsyncClient)
+ByteRange = Range | tuple[int, int] | tuple[int, None]
+EMPTY_RANGE = Range(0, 0)  # nothing requested: the 1.x default
 ResponseT = TypeVar("ResponseT", bound=RangeResponseBase)
 
 
@@ -51,19 +53,26 @@ class StreamCore(Generic[ClientT]):
     """Ranges of one remote file, each a lazily read response."""
 
     response_class: type[RangeResponseBase]
+    client_class: type[httpx.Client] | type[httpx.AsyncClient]
 
     def __init__(
         self,
         url: str,
-        client: ClientT | None,
-        byte_range: Range | tuple[int, int] | tuple[int, None] | None,
-        pruning_level: int | PruningLevel,
-        single_request: bool,
-        chunk_size: int | None,
-        raise_response: bool,
-        retry: RetryPolicy | None,
-        limits: BodyLimits | None,
+        client: ClientT | None = None,
+        byte_range: ByteRange = EMPTY_RANGE,
+        pruning_level: int | PruningLevel = PruningLevel.replant,
+        single_request: bool = False,
+        chunk_size: int | None = None,
+        raise_response: bool = True,
+        *,
+        retry: RetryPolicy | None = None,
+        limits: BodyLimits | None = None,
     ) -> None:
+        if client is not None and not isinstance(client, self.client_class):
+            raise TypeError(
+                f"{type(self).__name__} needs an {self.client_class.__module__}."
+                f"{self.client_class.__name__}, not {type(client).__name__}"
+            )
         self.url = check_url(url)
         self.pruning_level = coerce_level(pruning_level)
         self.single_request = single_request

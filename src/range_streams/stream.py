@@ -13,18 +13,13 @@ from typing import Any
 import httpx
 from ranges import Range, RangeDict
 
-from ._body import BodyLimits, RetryPolicy
 from ._drivers import run_async, run_sync
 from ._flow import Flow
-from ._registry import PruningLevel
 from ._response import AsyncRangeResponse, RangeResponse
-from ._stream_core import StreamCore
+from ._stream_core import EMPTY_RANGE, ByteRange, StreamCore
 from ._transport import make_async_client, make_client
 
 __all__ = ["AsyncRangeStream", "RangeStream"]
-
-ByteRange = Range | tuple[int, int] | tuple[int, None]
-EMPTY_RANGE = Range(0, 0)  # nothing requested: the 1.x default
 
 
 class RangeStream(StreamCore[httpx.Client]):
@@ -38,26 +33,7 @@ class RangeStream(StreamCore[httpx.Client]):
     """
 
     response_class = RangeResponse
-
-    def __init__(
-        self,
-        url: str,
-        client: httpx.Client | None = None,
-        byte_range: ByteRange = EMPTY_RANGE,
-        pruning_level: int | PruningLevel = PruningLevel.replant,
-        single_request: bool = False,
-        chunk_size: int | None = None,
-        raise_response: bool = True,
-        *,
-        retry: RetryPolicy | None = None,
-        limits: BodyLimits | None = None,
-    ) -> None:
-        if client is not None and not isinstance(client, httpx.Client):
-            raise TypeError(f"RangeStream needs an httpx.Client, not {type(client).__name__}")
-        super().__init__(
-            url, client, byte_range, pruning_level, single_request, chunk_size,
-            raise_response, retry, limits,
-        )  # fmt: skip
+    client_class = httpx.Client
 
     def _make_client(self) -> httpx.Client:
         return make_client()
@@ -144,28 +120,7 @@ class AsyncRangeStream(StreamCore[httpx.AsyncClient]):
     does not need, and no I/O happens in ``__init__``."""
 
     response_class = AsyncRangeResponse
-
-    def __init__(
-        self,
-        url: str,
-        client: httpx.AsyncClient | None = None,
-        byte_range: ByteRange = EMPTY_RANGE,
-        pruning_level: int | PruningLevel = PruningLevel.replant,
-        single_request: bool = False,
-        chunk_size: int | None = None,
-        raise_response: bool = True,
-        *,
-        retry: RetryPolicy | None = None,
-        limits: BodyLimits | None = None,
-    ) -> None:
-        if client is not None and not isinstance(client, httpx.AsyncClient):
-            raise TypeError(
-                f"AsyncRangeStream needs an httpx.AsyncClient, not {type(client).__name__}"
-            )
-        super().__init__(
-            url, client, byte_range, pruning_level, single_request, chunk_size,
-            raise_response, retry, limits,
-        )  # fmt: skip
+    client_class = httpx.AsyncClient
 
     def _make_client(self) -> httpx.AsyncClient:
         return make_async_client()

@@ -15,8 +15,9 @@ from ranges import Range
 
 from .._registry import PruningLevel
 from .._response import RangeResponse
+from .._stream_core import EMPTY_RANGE, ByteRange
 from ..file import RangeFile
-from ..stream import EMPTY_RANGE, ByteRange, RangeStream
+from ..stream import RangeStream
 from .conda import CondaReader
 from .png import PngReader
 from .tar import TarInfo, TarReader
@@ -51,7 +52,29 @@ class _CodecStream(RangeStream):
             super().close()
 
 
-class ZipStream(_CodecStream):
+class _ArchiveStream(_CodecStream):
+    """Listing and reading shared by the zip and tar streams."""
+
+    reader: ZipReader | TarReader
+
+    @property
+    def filename_list(self) -> list[str]:
+        return self.reader.namelist()
+
+    def namelist(self) -> list[str]:
+        return self.reader.namelist()
+
+    def infolist(self) -> list[Any]:
+        return self.reader.infolist()
+
+    def read(self, member: Any = -1) -> bytes:
+        """``read(name)`` extracts a member; ``read(size)`` reads the active range (1.x)."""
+        if isinstance(member, (str, ZipInfo, TarInfo)):
+            return self.reader.read(member)  # type: ignore[arg-type]
+        return super().read(member)
+
+
+class ZipStream(_ArchiveStream):
     """A remote zip: listing costs one request (two for a large directory).
 
     ``scan_contents`` lists the members at construction, as 1.x did; their data ranges
@@ -69,7 +92,7 @@ class ZipStream(_CodecStream):
         **kwargs: Any,
     ) -> None:
         super().__init__(url, client, *args, **kwargs)
-        self.reader = ZipReader(self.file)
+        self.reader: ZipReader = ZipReader(self.file)
         self._by_name: dict[str, RangeResponse] | None = None
         if scan_contents:
             self.reader.infolist()
@@ -77,22 +100,6 @@ class ZipStream(_CodecStream):
     @property
     def zipped_files(self) -> list[ZipInfo]:
         return self.reader.infolist()
-
-    @property
-    def filename_list(self) -> list[str]:
-        return self.reader.namelist()
-
-    def namelist(self) -> list[str]:
-        return self.reader.namelist()
-
-    def infolist(self) -> list[ZipInfo]:
-        return self.reader.infolist()
-
-    def read(self, member: Any = -1) -> bytes:
-        """``read(name)`` decompresses a member; ``read(size)`` reads the active range."""
-        if isinstance(member, (str, ZipInfo)):
-            return self.reader.read(member)
-        return super().read(member)
 
     def open_member(self, member: str | ZipInfo) -> Any:
         return self.reader.open(member)
@@ -119,7 +126,7 @@ class ZipStream(_CodecStream):
         return self.ranges_by_name[member].byte_range
 
 
-class TarStream(_CodecStream):
+class TarStream(_ArchiveStream):
     """A remote uncompressed tar, listed by hopping headers."""
 
     def __init__(
@@ -131,28 +138,13 @@ class TarStream(_CodecStream):
         **kwargs: Any,
     ) -> None:
         super().__init__(url, client, *args, **kwargs)
-        self.reader = TarReader(self.file)
+        self.reader: TarReader = TarReader(self.file)
         if scan_contents:
             self.reader.infolist()
 
     @property
     def tarred_files(self) -> list[TarInfo]:
         return self.reader.infolist()
-
-    @property
-    def filename_list(self) -> list[str]:
-        return self.reader.namelist()
-
-    def namelist(self) -> list[str]:
-        return self.reader.namelist()
-
-    def infolist(self) -> list[TarInfo]:
-        return self.reader.infolist()
-
-    def read(self, member: Any = -1) -> bytes:
-        if isinstance(member, (str, TarInfo)):
-            return self.reader.read(member)
-        return super().read(member)
 
     def open_member(self, member: str | TarInfo) -> Any:
         return self.reader.open(member)
