@@ -6,6 +6,7 @@ The scenario table runs through both drivers (sync ``RangeStream`` and async
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -228,38 +229,27 @@ class Model:
         return sorted(Range(c, s) for (_, s, c) in self.windows if c < s)
 
 
-async def run_async(scenario: Scenario, server: FakeServer) -> None:
-    async with server.async_client() as client:
+async def settle(value: Any) -> Any:
+    """The value, awaited if the async flavour returned an awaitable."""
+    return await value if inspect.isawaitable(value) else value
+
+
+async def run_scenario(scenario: Scenario, server: FakeServer, driver: str) -> None:
+    """Apply the scenario's operations to a stream and the model, comparing every read."""
+    if driver == "sync":
+        client: Any = server.client()
+        stream: Any = rs.RangeStream(URL, client=client, **scenario.stream)
+    else:
+        client = server.async_client()
         stream = rs.AsyncRangeStream(URL, client=client, **scenario.stream)
-        model = Model(int(scenario.stream.get("pruning_level", 0)))
-        try:
-            for op, *args in scenario.ops:
-                if op == "add":
-                    await stream.add(args[0])
-                    model.add(args[0])
-                elif op == "read":
-                    assert await stream.read(args[0]) == model.read(args[0])
-                elif op == "seek":
-                    stream.seek(args[0])
-                    model.seek(args[0])
-                elif op == "activate":
-                    stream._active = stream.ranges[args[0]]
-                    model.activate(args[0])
-                else:
-                    await stream.total_bytes()
-        finally:
-            await stream.aclose()
-
-
-def run_sync(scenario: Scenario, server: FakeServer) -> None:
-    with server.client() as client, rs.RangeStream(URL, client=client, **scenario.stream) as stream:
-        model = Model(int(scenario.stream.get("pruning_level", 0)))
+    model = Model(int(scenario.stream.get("pruning_level", 0)))
+    try:
         for op, *args in scenario.ops:
             if op == "add":
-                stream.add(args[0])
+                await settle(stream.add(args[0]))
                 model.add(args[0])
             elif op == "read":
-                assert stream.read(args[0]) == model.read(args[0])
+                assert await settle(stream.read(args[0])) == model.read(args[0])
             elif op == "seek":
                 stream.seek(args[0])
                 model.seek(args[0])
@@ -267,7 +257,11 @@ def run_sync(scenario: Scenario, server: FakeServer) -> None:
                 stream._active = stream.ranges[args[0]]
                 model.activate(args[0])
             else:
-                assert stream.total_bytes == len(DATA)
+                total = stream.total_bytes if driver == "sync" else stream.total_bytes()
+                assert await settle(total) == len(DATA)
+    finally:
+        await settle(stream.close() if driver == "sync" else stream.aclose())
+        await settle(client.close() if driver == "sync" else client.aclose())
 
 
 @pytest.mark.parametrize("driver", ["sync", "async"])
@@ -276,10 +270,7 @@ def test_scenario(scenario: Scenario, driver: str) -> None:
     server = FakeServer(DATA, **scenario.server)
 
     def go() -> None:
-        if driver == "sync":
-            run_sync(scenario, server)
-        else:
-            anyio.run(run_async, scenario, server)
+        anyio.run(run_scenario, scenario, server, driver)
 
     if scenario.error is not None:
         with pytest.raises(scenario.error):
