@@ -10,10 +10,24 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-__all__ = ["serve_directory"]
+__all__ = ["ServedRequest", "serve_directory"]
+
+
+@dataclass(frozen=True, slots=True)
+class ServedRequest:
+    """One request the server answered, as ``serve --trace`` prints it."""
+
+    method: str
+    path: str
+    range: str | None
+    status: int
+    content_range: str | None
+    content_length: int | None
 
 
 def _free_port(host: str) -> int:
@@ -22,11 +36,60 @@ def _free_port(host: str) -> int:
         return int(sock.getsockname()[1])
 
 
+def _logged(app: Any, on_request: Callable[[ServedRequest], None]) -> Any:
+    """Wrap an ASGI app to report each request with the headers that matter for ranges
+    (uvicorn's own access log has neither Range nor Content-Range)."""
+
+    async def wrapper(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        seen: dict[str, Any] = {"status": 0, "headers": {}}
+
+        async def send_wrapper(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                seen["status"] = message["status"]
+                seen["headers"] = {k.lower(): v for k, v in message.get("headers", [])}
+            await send(message)
+
+        try:
+            await app(scope, receive, send_wrapper)
+        finally:
+            request_range = dict(scope["headers"]).get(b"range")
+            headers = seen["headers"]
+            length = headers.get(b"content-length")
+            on_request(
+                ServedRequest(
+                    method=scope["method"],
+                    path=scope["path"],
+                    range=request_range.decode("latin-1") if request_range else None,
+                    status=seen["status"],
+                    content_range=(
+                        headers[b"content-range"].decode("latin-1")
+                        if b"content-range" in headers
+                        else None
+                    ),
+                    content_length=int(length) if length and length.isdigit() else None,
+                )
+            )
+
+    return wrapper
+
+
 @contextlib.contextmanager
 def serve_directory(
-    directory: str | Path, host: str = "127.0.0.1", port: int = 0, *, log: bool = False
+    directory: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    log: bool = False,
+    on_request: Callable[[ServedRequest], None] | None = None,
 ) -> Iterator[str]:
-    """Serve ``directory`` on ``host:port`` in a background thread; yields the base URL."""
+    """Serve ``directory`` on ``host:port`` in a background thread; yields the base URL.
+
+    ``port=0`` picks a free port. ``on_request`` is called (on the server's thread) with a
+    ``ServedRequest`` for every request answered.
+    """
     try:
         import uvicorn  # noqa: PLC0415 - optional extra, imported only when serving
         from starlette.applications import Starlette  # noqa: PLC0415
@@ -36,15 +99,22 @@ def serve_directory(
         raise RuntimeError(
             "serving needs the 'serve' extra: pip install 'range-streams[serve]'"
         ) from exc
-    app = Starlette(routes=[Mount("/", app=StaticFiles(directory=str(directory)))])
+    if not Path(directory).is_dir():
+        raise NotADirectoryError(f"not a directory: {directory}")
+    app: Any = Starlette(routes=[Mount("/", app=StaticFiles(directory=str(directory)))])
+    if on_request is not None:
+        app = _logged(app, on_request)
     port = port or _free_port(host)
-    config = uvicorn.Config(app, host=host, port=port, log_level="info" if log else "warning")
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="info" if log else "warning", access_log=log
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="range-streams-serve", daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
             raise RuntimeError(f"the local server on {host}:{port} did not start")
         time.sleep(0.01)
     try:
