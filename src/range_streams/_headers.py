@@ -23,6 +23,9 @@ __all__ = [
 # Servers differ in case and spacing, so both are tolerated; the numbers are not.
 _SATISFIED = re.compile(r"^\s*bytes\s+(\d+)\s*-\s*(\d+)\s*/\s*(\d+|\*)\s*$", re.IGNORECASE)
 _UNSATISFIED = re.compile(r"^\s*bytes\s+\*\s*/\s*(\d+)\s*$", re.IGNORECASE)
+# Caddy answers a suffix range on an empty file with ``206 Content-Range: bytes 0--1/0``:
+# last = first - 1, i.e. no bytes of a 0-byte file. Taken as exactly that, and only that.
+_EMPTY_FILE = re.compile(r"^\s*bytes\s+0\s*-\s*-1\s*/\s*0\s*$", re.IGNORECASE)
 # Long enough for any real file (2**63 has 19 digits); longer is an absurd header.
 _MAX_DIGITS = 20
 
@@ -67,7 +70,11 @@ class ContentRange:
 
 
 def parse_content_range(value: str) -> ContentRange:
-    """Parse a Content-Range header value, or raise ``ContentRangeError``."""
+    """Parse a Content-Range header value, or raise ``ContentRangeError``.
+
+    The one satisfied form with no bytes is Caddy's ``bytes 0--1/0`` for an empty file,
+    parsed as ``ContentRange(0, 0, 0)``.
+    """
     if len(value) > 200:
         raise ContentRangeError(f"Content-Range header is absurdly long ({len(value)} chars)")
     if match := _UNSATISFIED.match(value):
@@ -75,6 +82,8 @@ def parse_content_range(value: str) -> ContentRange:
         if len(digits) > _MAX_DIGITS:
             raise ContentRangeError(f"Content-Range total is absurd: {value!r}")
         return ContentRange(None, None, int(digits))
+    if _EMPTY_FILE.match(value):
+        return ContentRange(0, 0, 0)
     match = _SATISFIED.match(value)
     if match is None:
         raise ContentRangeError(f"malformed Content-Range: {value!r}")

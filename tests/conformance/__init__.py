@@ -1,0 +1,1 @@
+"""Conformance: every real server x every case, fault injection, and fuzzing."""
