@@ -257,18 +257,26 @@ def open_span(
     wire = yield from send(remote, request_headers(span, remote, resume=resume))
     status = wire.response.status_code
     headers = wire.response.headers
+    opened: Opened | None = None
     try:
         if status == 206:
             accepted = accept_partial(span, headers, remote, clip=clip)
             if span.is_suffix:
                 remote.suffix_supported = True
-            return Opened(wire, accepted.start, accepted.stop, accepted.stop)
-        if status == 200:
+            opened = Opened(wire, accepted.start, accepted.stop, accepted.stop)
+        elif status == 200:
             accepted = _accept_whole(span, headers, remote, resume, clip)
-            return Opened(wire, accepted.start, accepted.stop, accepted.total or accepted.stop)
+            opened = Opened(wire, accepted.start, accepted.stop, accepted.total or accepted.stop)
     except Exception:
         yield from finish(wire, DRAIN_LIMIT + 1)
         raise
+    if opened is not None:
+        if opened.start < opened.stop:
+            return opened
+        # Nothing to read (an empty file, or past the end of a whole-file 200): the wire is
+        # closed here rather than left to whoever holds the empty span.
+        yield from finish(wire, opened.wire_stop if status == 200 else 0)
+        return Opened(None, opened.start, opened.start, opened.start)
     yield from finish(wire, DRAIN_LIMIT + 1)
     if span.is_suffix and status in SUFFIX_REFUSALS:
         return (yield from _retry_suffix(remote, span, status, headers))

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from ._errors import (
     ContentEncodingError,
     ContentRangeError,
+    InvalidRangeError,
     RangeNotSupportedError,
     RemoteFileChangedError,
 )
@@ -181,10 +182,24 @@ def _check_span(content_range: ContentRange, start: int, stop: int, url: str) ->
 def accept_whole(
     span: Span, headers: Mapping[str, str], remote: RemoteState, *, clip: bool = False
 ) -> Accepted:
-    """Check a 200 answer to a ranged request: usable only if the span starts at 0."""
+    """Check a 200 answer to a ranged request: usable only if the span starts at 0.
+
+    Its Content-Length is the file's length, which settles two more cases: a suffix at
+    least as long as the file asked for the whole file (Tornado answers so; nginx,
+    Apache, lighttpd and Werkzeug answer any range on an empty file so), and a span
+    starting at or past the end asked for nothing that exists (empty when ``clip``).
+    """
     url = remote.url
     check_encoding(headers, url)
     total = _declared_length(headers, url)
+    if total is not None and span.is_suffix and -span.start >= total:
+        span = Span(0, None)
+    elif total is not None and span.start >= total and span.start > 0:
+        _check_total(remote, total, url)
+        remote.pin(total, headers)
+        if clip:
+            return Accepted(span.start, span.start, total)
+        raise InvalidRangeError(f"{span} starts past the end of the {total}-byte file {url}")
     if span.start != 0:
         raise RangeNotSupportedError(
             f"{url} ignored the Range header and sent the whole file (status 200)", url=url
@@ -198,16 +213,20 @@ def accept_whole(
                 f"{url} ignored the Range header and did not say the file's length", url=url
             )
         return Accepted(0, stop, None)
-    if remote.total is not None and remote.total != total:
-        raise RemoteFileChangedError(
-            f"{url} changed while being read: size changed from {remote.total} to {total}",
-            url=url,
-        )
+    _check_total(remote, total, url)
     if clip and span.stop is not None and span.stop > total:
         span = Span(span.start, total)
     start, stop = resolve_span(span, total)
     remote.pin(total, headers)
     return Accepted(start, stop, total)
+
+
+def _check_total(remote: RemoteState, total: int, url: str) -> None:
+    if remote.total is not None and remote.total != total:
+        raise RemoteFileChangedError(
+            f"{url} changed while being read: size changed from {remote.total} to {total}",
+            url=url,
+        )
 
 
 def length_from_unsatisfied(headers: Mapping[str, str]) -> int | None:
