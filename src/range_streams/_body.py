@@ -14,6 +14,7 @@ byte is counted against the span, so a short or long body is an error, not data.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass
 
 import httpx
@@ -50,6 +51,55 @@ class BodyLimits:
     skip: int = 256 * 1024  # largest forward gap read and discarded instead of re-requested
 
 
+class History:
+    """The last ``limit`` (or a little more) bytes before a wire position, as the chunks
+    that arrived: appending copies nothing, and whole chunks are dropped from the front."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._chunks: deque[bytes] = deque()
+        self._bytes = 0
+        self.start = 0  # file offset of the first byte held
+        self.end = 0
+
+    def clear(self, position: int) -> None:
+        self._chunks.clear()
+        self._bytes = 0
+        self.start = self.end = position
+
+    def append(self, chunk: bytes) -> None:
+        self.end += len(chunk)
+        if self.limit <= 0:
+            self.start = self.end
+            return
+        self._chunks.append(chunk)
+        self._bytes += len(chunk)
+        while self._bytes - len(self._chunks[0]) >= self.limit:
+            dropped = self._chunks.popleft()
+            self._bytes -= len(dropped)
+            self.start += len(dropped)
+
+    def read(self, position: int, size: int) -> list[bytes | memoryview]:
+        """Held bytes from ``position`` on, at most ``size``, as pieces (none if not held)."""
+        if not self.start <= position < self.end:
+            return []
+        pieces: list[bytes | memoryview] = []
+        offset = self.start
+        for chunk in self._chunks:
+            chunk_end = offset + len(chunk)
+            if chunk_end > position and size > 0:
+                begin = max(position - offset, 0)
+                piece = (
+                    chunk
+                    if begin == 0 and len(chunk) <= size
+                    else memoryview(chunk)[begin : begin + size]
+                )
+                pieces.append(piece)
+                size -= len(piece)
+            offset = chunk_end
+        return pieces
+
+
 class Body:
     """File bytes ``[start, stop)`` over one (re)openable response."""
 
@@ -74,7 +124,7 @@ class Body:
         self._wire: Wire | None = None
         self._wire_pos = 0  # file offset of the next byte the wire will give
         self._wire_stop = 0  # file offset where the wire's body ends
-        self._history = bytearray()  # the bytes just before _wire_pos
+        self._history = History(self.limits.history)  # the bytes just before _wire_pos
         self._attempts = 0
         self._sent = False
         if opened is not None:
@@ -83,6 +133,7 @@ class Body:
             assert span.stop is not None
             self.start, self.stop = span.start, span.stop
             self._wire_pos = self._wire_stop = span.start
+            self._history.clear(span.start)
 
     @property
     def is_open(self) -> bool:
@@ -95,7 +146,7 @@ class Body:
         self._wire = opened.wire
         self._wire_pos = opened.start
         self._wire_stop = opened.wire_stop
-        self._history.clear()
+        self._history.clear(opened.start)
         self._sent = True
 
     def open(self) -> Flow[None]:
@@ -128,41 +179,43 @@ class Body:
         size = min(size, self.stop - position)
         if size <= 0:
             return b""
-        history_start = self._wire_pos - len(self._history)
         if (
-            position < history_start
+            position < self._history.start
             or position > self._wire_pos + self.limits.skip
             or (self._wire is None and position >= self._wire_pos)
         ):
             yield from self._reopen(position)
-            history_start = self._wire_pos
-        if position < self._wire_pos:
-            offset = position - history_start
-            cached = bytes(self._history[offset : offset + size])
-            if len(cached) == size:
-                return cached
-            out = bytearray(cached)
-        else:
-            out = bytearray()
-            # Forward gap that is worth skipping on the wire rather than re-requesting.
-            while self._wire_pos < position:
-                chunk = yield from self._pull()
-                excess = self._wire_pos - position
-                if excess > 0:
-                    out += chunk[len(chunk) - excess :][:size]
-        while len(out) < size:
+        # Pieces are joined once at the end: a read that one chunk satisfies costs no copy.
+        pieces = self._history.read(position, size)
+        got = sum(len(piece) for piece in pieces)
+        while self._wire_pos < position:  # a forward gap short enough to skip on the wire
             chunk = yield from self._pull()
-            out += chunk[: size - len(out)]
-        return bytes(out)
+            excess = self._wire_pos - position
+            if excess > 0:
+                piece: bytes | memoryview = memoryview(chunk)[len(chunk) - excess :][:size]
+                pieces.append(piece)
+                got += len(piece)
+        while got < size:
+            chunk = yield from self._pull()
+            whole: bytes | memoryview = chunk
+            piece = whole if len(chunk) <= size - got else memoryview(chunk)[: size - got]
+            pieces.append(piece)
+            got += len(piece)
+        if len(pieces) == 1 and isinstance(pieces[0], bytes):
+            return pieces[0]
+        return b"".join(pieces)
 
     def _pull(self) -> Flow[bytes]:
         """The next chunk off the wire (never empty), resuming after transient faults."""
         assert self.stop is not None
+        chunk: bytes = b""
         while True:
-            if self._wire is None or self._wire.closed:
-                yield from self._reopen(self._wire_pos)
-            assert self._wire is not None
             try:
+                if self._wire is None or self._wire.closed:
+                    # A resume: a request that fails here (the server went away, the
+                    # connection broke again) costs an attempt, like a broken body.
+                    yield from self._reopen(self._wire_pos)
+                assert self._wire is not None
                 chunk = yield Receive(self._wire)
                 if not chunk:
                     raise IncompleteBodyError(
@@ -191,7 +244,7 @@ class Body:
         self._remember(chunk)
         if self._wire_pos >= self.stop:
             yield from self._drop_wire() if self._wire_pos == self._wire_stop else self._abandon()
-        return bytes(chunk)
+        return chunk
 
     def _abandon(self) -> Flow[None]:
         """Close a wire whose remaining bytes (past ``stop``) will never be wanted."""
@@ -200,13 +253,7 @@ class Body:
             yield from finish(wire, DRAIN_LIMIT + 1)
 
     def _remember(self, chunk: bytes) -> None:
-        limit = self.limits.history
-        if limit <= 0:
-            return
-        self._history += chunk
-        # Trim only when twice over, so trimming costs O(1) per byte amortised.
-        if len(self._history) > 2 * limit:
-            del self._history[: len(self._history) - limit]
+        self._history.append(chunk)
 
     def _recover(self, exc: Exception) -> Flow[None]:
         wire, self._wire = self._wire, None
@@ -244,7 +291,7 @@ class Body:
         if self.start is None or self.stop is None or not self.start <= position < self.stop:
             return False
         if position < self._wire_pos:
-            return position >= self._wire_pos - len(self._history)
+            return position >= self._history.start
         return self.is_open and position <= self._wire_pos + self.limits.skip
 
     def release(self, drain_limit: int) -> Flow[None]:
@@ -252,7 +299,7 @@ class Body:
         connection goes back to the pool instead of being dropped (a new one costs a
         handshake: one more round trip)."""
         self.closed = True
-        self._history = bytearray()
+        self._history.clear(self._wire_pos)
         wire, self._wire = self._wire, None
         if wire is None or wire.closed:
             return
@@ -271,5 +318,5 @@ class Body:
 
     def close(self) -> Flow[None]:
         self.closed = True
-        self._history = bytearray()
+        self._history.clear(self._wire_pos)
         yield from self._abandon()

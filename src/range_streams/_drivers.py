@@ -15,6 +15,7 @@ import anyio
 import httpx
 
 from ._flow import Close, Command, Flow, Gather, Receive, Send, Sleep, Wire
+from ._transport import quickack
 
 __all__ = ["run_async", "run_sync"]
 
@@ -58,6 +59,7 @@ def _execute_sync(client: httpx.Client, command: Command) -> Any:
     if isinstance(command, Send):
         request = client.build_request(command.method, command.url, headers=command.headers)
         response = client.send(request, stream=True, follow_redirects=False)
+        quickack(response)  # a no-op on our own clients' sockets, which re-arm per read
         if _preloaded(response):
             return Wire(response, iter((response.content,)))
         return Wire(response, response.iter_raw(command.chunk_size))
@@ -112,6 +114,7 @@ async def _execute_async(client: httpx.AsyncClient, command: Command) -> Any:
     if isinstance(command, Send):
         request = client.build_request(command.method, command.url, headers=command.headers)
         response = await client.send(request, stream=True, follow_redirects=False)
+        quickack(response)
         if _preloaded(response):
             return Wire(response, _aiter_once(response.content))
         return Wire(response, response.aiter_raw(command.chunk_size))

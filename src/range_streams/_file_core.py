@@ -151,11 +151,12 @@ class FileCore:
         )
 
     def _read_at(self, position: int, size: int) -> Flow[bytes]:
-        out = bytearray()
-        sequential = position == self._last_end
-        while len(out) < size:
-            at = position + len(out)
-            want = size - len(out)
+        pieces: list[bytes] = []
+        got = 0
+        sequential = self._continues(position)
+        while got < size:
+            at = position + got
+            want = size - got
             piece = self.cache.read(at, want)
             if not piece:
                 body = self._body
@@ -173,9 +174,19 @@ class FileCore:
                     piece = b""
                 if not piece:
                     break  # end of file
-            out += piece
-        self._last_end = position + len(out)
-        return bytes(out)
+            pieces.append(piece)
+            got += len(piece)
+        self._last_end = position + got
+        # One join at the end (none for a single piece): sequential reads copy once.
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+    def _continues(self, position: int) -> bool:
+        """Whether a read at ``position`` carries on from the last one: at its end, or a
+        short hop forward (tar headers between small members, zip members in order).
+        Such reads grow the read-ahead window, so hopping through a file costs about as
+        few requests as streaming it, while a long jump starts over with one block."""
+        last = self._last_end
+        return last is not None and last <= position <= last + self.options.limits.skip
 
     def _fetch(self, position: int, size: int, sequential: bool) -> Flow[Body | None]:
         strategy = self.options.strategy

@@ -1,13 +1,17 @@
 """The httpx clients range-streams creates when the caller does not pass one.
 
-Why a custom network backend: against nginx with ``sendfile on; tcp_nopush on;`` (Debian's
-default), a range response of about 64-100 KiB stalls ~40 ms on a keep-alive connection.
-nginx corks the socket, sends what fits, and waits for an ACK to push the rest; the
-client's kernel, in delayed-ACK "ping-pong" mode after a few request/response exchanges,
-holds that ACK for up to 40 ms because httpcore reads in 64 KiB steps and has nothing to
-send. curl does not see it (it reads in larger steps and ACKs sooner). Setting
-``TCP_QUICKACK`` once at connect time does not last (Linux clears it), so it is re-armed
-before every read: one ``setsockopt`` per read (~1 us). See benchmarks/README.md.
+Why a custom network backend (measured in benchmarks/README.md, "The nginx 40 ms trap"):
+with ``sendfile on; tcp_nopush on;`` (Debian's default), nginx leaves Nagle on for the
+last piece of a response. When a range starts off a 4 KiB boundary, the first segment
+is a little under full size, and the few KiB after it wait for that segment's ACK. A
+client whose kernel has entered delayed-ACK mode (after ~3 exchanges on a keep-alive
+connection) sends that ACK only after ~40 ms. Responses of about 62-120 KiB — exactly two
+segments — stall 44 ms each; curl on a keep-alive connection stalls the same way.
+
+The cure on our side is ``TCP_QUICKACK``. Linux clears it by itself, so setting it once
+in ``socket_options`` does not last: our backend re-arms it before every read (~1 us).
+For a client passed in by the caller, the drivers set it once per response, right after
+the headers (``quickack``), which clears the stall in the measurements too.
 """
 
 from __future__ import annotations
@@ -20,7 +24,15 @@ from typing import Any
 import httpcore
 import httpx
 
-__all__ = ["DEFAULT_TIMEOUT", "make_async_client", "make_client", "socket_options"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "make_async_client",
+    "make_async_transport",
+    "make_client",
+    "make_transport",
+    "quickack",
+    "socket_options",
+]
 
 # A stalled body must end in a ReadTimeout, never a hang; connecting is quick or broken.
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
@@ -43,6 +55,13 @@ def _quickack(stream: Any) -> socket.socket | None:
     except OSError:
         return None
     return sock
+
+
+def quickack(response: httpx.Response) -> None:
+    """Set TCP_QUICKACK on the connection a response arrived on, if there is one."""
+    stream = response.extensions.get("network_stream")
+    if stream is not None:
+        _quickack(stream)
 
 
 class _QuickAckStream(httpcore.NetworkStream):
