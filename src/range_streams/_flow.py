@@ -54,6 +54,8 @@ T = TypeVar("T")
 MAX_REDIRECTS = 10
 # A body this small is read to its end before closing, so the connection is reused.
 DRAIN_LIMIT = 64 * 1024
+# Failures of a request before any answer that mean "this connection", not "this server".
+RESEND = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
 
 class Wire:
@@ -129,13 +131,26 @@ def send(remote: RemoteState, headers: dict[str, str], method: str = "GET") -> F
     Redirects are followed here rather than by httpx so that a client passed in without
     ``follow_redirects`` still works, and so that the final location is remembered: later
     requests go straight there. A 403 from a remembered location (an expired presigned
-    URL) sends the request once more from the original URL.
+    URL) sends the request once more from the original URL. A request that failed before
+    any answer came (``RESEND``: a stale or dirty pooled connection) is sent once more.
     """
     url = remote.target
     retried_from_origin = False
+    resent = False
     hops = 0
     while True:
-        wire: Wire = yield Send(method, url, headers, remote.chunk_size)
+        try:
+            wire: Wire = yield Send(method, url, headers, remote.chunk_size)
+        except RESEND as exc:
+            # No answer at all: most likely the pooled connection's fault (closed by the
+            # server as the request went out, or left dirty by an answer that ran past its
+            # Content-Length). Sent once more, on a fresh connection: httpcore drops the
+            # broken one. A GET is idempotent; a second failure is the server's.
+            if resent:
+                raise
+            resent = True
+            logger.info("%s %s failed before any answer (%r); sent again", method, url, exc)
+            continue
         remote.requests_sent += 1
         response = wire.response
         logger.debug(
