@@ -134,6 +134,28 @@ def test_no_answer_at_all_is_a_read_timeout(srv: FaultServer) -> None:
         stream.add((0, 100))
 
 
+def test_a_failed_resume_request_counts_against_the_budget(srv: FaultServer) -> None:
+    # The body breaks off, then the first resume request gets no answer twice (the
+    # connection drops): retried on a fresh connection, then counted as a failed attempt.
+    srv.inject(Fault("close", after=30_000), Fault("drop"), Fault("drop"))
+    with rs.RangeStream(srv.url("f.bin"), retry=rs.RetryPolicy(attempts=3, backoff=0)) as s:
+        s.add((0, 100_000))
+        assert s.read() == DATA[:100_000]
+    assert srv.ranges_sent == ["bytes=0-99999"] + ["bytes=30000-99999"] * 3
+
+
+def test_a_server_that_is_gone_for_good_exhausts_the_budget(srv: FaultServer) -> None:
+    srv.inject(Fault("close", after=30_000))
+    srv.always = Fault("drop")
+    with rs.RangeStream(srv.url("f.bin"), retry=NO_WAIT) as s:
+        s.add((0, 100_000))
+        with pytest.raises(rs.RetriesExhaustedError) as info:
+            s.read()
+    assert info.value.position == 30_000
+    assert isinstance(info.value.__cause__, httpx.TransportError)
+    assert len(srv.log) <= 1 + 2 * 3  # each attempt: one request, retried once
+
+
 # -- a connection left dirty by the previous answer -------------------------------------------
 def test_a_stale_keep_alive_connection_is_retried_on_a_fresh_one(srv: FaultServer) -> None:
     """The server drops the connection just as our next request arrives on it."""
