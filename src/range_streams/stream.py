@@ -7,6 +7,7 @@ second copy of any logic here.
 from __future__ import annotations
 
 import io
+from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Any
 
@@ -177,6 +178,16 @@ class AsyncRangeStream(StreamCore[httpx.AsyncClient]):
     async def read(self, size: int | None = -1) -> bytes:
         await self._run(self._flush())
         return await self.active_range_response.read(size)
+
+    async def aiter_bytes(
+        self, byte_range: ByteRange, chunk_size: int = 1 << 20
+    ) -> AsyncIterator[bytes]:
+        """Stream ``byte_range`` in chunks of at most ``chunk_size`` (memory stays bounded)."""
+        response = await self.add(byte_range, activate=False)
+        if response is None:
+            return
+        while chunk := await response.read(chunk_size):
+            yield chunk
 
     def tell(self) -> int:
         return self.active_range_response.tell()
