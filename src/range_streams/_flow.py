@@ -313,8 +313,11 @@ def _accept_whole(
 
 
 def _content_length(headers: Any) -> int | None:
+    # Only a plain length is pinned here; accept_whole refuses anything else.
     value = headers.get("content-length")
-    return int(value) if value is not None and value.isdigit() else None
+    if value is None or not (value.isascii() and value.strip().isdigit()):
+        return None
+    return int(value)
 
 
 def _retry_suffix(remote: RemoteState, span: Span, status: int, headers: Any) -> Flow[Opened]:

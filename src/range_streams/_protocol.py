@@ -124,7 +124,9 @@ def _declared_length(headers: Mapping[str, str], url: str) -> int | None:
     if value is None:
         return None
     value = value.strip()
-    if not value.isdigit() or len(value) > 20:
+    # ASCII digits only: str.isdigit() also takes '\xb2' (superscript two, one latin-1
+    # byte), which int() refuses, and other scripts' digits, which no server means.
+    if not (value.isascii() and value.isdigit()) or len(value) > 20:
         raise ContentRangeError(f"{url} sent an unusable Content-Length {value!r}", url=url)
     return int(value)
 

@@ -10,6 +10,8 @@ import httpx
 import pytest
 
 import range_streams as rs
+from range_streams._body import Body
+from range_streams._drivers import run_sync
 from range_streams._headers import ContentRange, parse_content_range
 from range_streams._protocol import RemoteState, accept_partial, accept_whole
 from range_streams._ranges import Span
@@ -81,3 +83,28 @@ def test_empty_file_on_a_server_without_ranges() -> None:
     with rs.RangeFile(URL, client) as f:
         assert f.seek(0, 2) == 0
         assert f.read() == b""
+
+
+@pytest.mark.parametrize("length", ["\xb2", "\u0661\u0660", "1 0", "-1", "1e3"])
+def test_a_content_length_that_is_not_ascii_digits_is_our_error(length: str) -> None:
+    # Found by test_fuzz.py: str.isdigit() accepts '\xb2' (superscript two: a latin-1 byte a
+    # server can send), which int() refuses with ValueError. Non-ASCII digits are no
+    # Content-Length either, even where int() would take them.
+    for accept in (accept_partial, accept_whole):
+        headers = {"content-range": "bytes 0-9/100", "content-length": length}
+        with pytest.raises(rs.ContentRangeError):
+            accept(Span(0, 10), headers, RemoteState(URL))
+
+
+def test_a_resume_answered_200_with_a_strange_content_length_is_our_error() -> None:
+    remote = RemoteState(URL)
+    remote.pin(100, {"etag": '"v1"'})
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        headers = [(b"content-length", b"\xb2"), (b"etag", b'"v1"')]  # as latin-1 on the wire
+        return httpx.Response(200, headers=headers, content=b"")
+
+    body = Body(remote, Span(0, 10))
+    body._sent = True  # what is sent next is a resume
+    with pytest.raises(rs.ContentRangeError):
+        run_sync(httpx.Client(transport=httpx.MockTransport(handle)), body.read_all())
