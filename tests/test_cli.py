@@ -216,6 +216,17 @@ def test_info_and_cat_on_a_server_without_ranges(
     assert "does not support range requests" in result.err
 
 
+def test_info_on_every_server(any_server: RunningServer) -> None:
+    """What ``info`` reports agrees with what each real server is known to do."""
+    result = run("info", "--json", any_server.url("sample.bin"))
+    assert result.code == 0, result.err
+    report, spec = result.json(), any_server.spec
+    assert report["size"] == len(SAMPLE) and report["ranges"] is spec.ranges
+    if spec.ranges:
+        assert report["suffix_ranges"] is spec.suffix_ranges
+        assert report["multi_range"] is spec.multirange
+
+
 # -- ls ------------------------------------------------------------------------------------
 def test_ls_zip_json_schema_in_one_request(server: RunningServer, files: dict) -> None:
     result = run("ls", "--json", server.url("cli-sample.zip"))
