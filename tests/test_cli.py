@@ -459,6 +459,33 @@ def test_get_resumes_after_a_kill(server: RunningServer, files: dict, tmp_path: 
         assert all(stop <= a or start >= b for a, b in completed), (spans, completed)
 
 
+def test_get_stopped_by_sigterm_keeps_its_record(
+    server: RunningServer, files: dict, tmp_path: Path
+) -> None:
+    url, data = server.url("cli-get.bin"), files["cli-get.bin"]
+    target = tmp_path / "term.bin"
+    part, state = part_paths(target)
+    slow = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "range_streams", "get", url, "-o", str(target)),
+            *("--segment-size", "256K", "--limit-rate", "1M"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        _wait_for_progress(state, len(data))
+        slow.terminate()
+        _, err = slow.communicate(timeout=20)
+    finally:
+        if slow.poll() is None:
+            slow.kill()
+    assert slow.returncode == 130 and err == b"range-streams: error: interrupted\n"
+    assert part.exists() and json.loads(state.read_text())["completed"]
+    assert run("get", url, "-o", str(target)).code == 0
+    assert target.read_bytes() == data
+
+
 def _validators(url: str) -> tuple[str, str]:
     report = run("info", "--json", url).json()
     return str(report["etag"]), str(report["last_modified"])

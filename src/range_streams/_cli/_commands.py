@@ -7,11 +7,9 @@ import argparse
 import io
 import json
 import re
-import signal
-import threading
 import time
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from .._batch import BatchPolicy
 from .._errors import RangeNotSupportedError, RangeStreamError
@@ -20,7 +18,7 @@ from .._serve import ServedRequest, serve_directory
 from ..codecs.zip import ZIP_TAIL_PROBE
 from ..file import RangeFile
 from ._archive import LS_SCHEMA_VERSION, Archive, detect
-from ._common import Console, TraceLog, UsageError, make_client
+from ._common import Console, TraceLog, UsageError, make_client, sigterm_as_interrupt
 from ._extract import extract
 
 __all__ = ["cat", "extract_command", "info", "ls", "parse_slice", "serve"]
@@ -207,14 +205,6 @@ def _served_line(request: ServedRequest) -> str:
     )
 
 
-def _stop_on_sigterm() -> None:
-    def handler(signum: int, frame: Any) -> NoReturn:
-        raise KeyboardInterrupt
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, handler)
-
-
 def serve(args: argparse.Namespace, console: Console, trace: TraceLog) -> int:
     directory = Path(args.directory)
     if not directory.is_dir():
@@ -227,10 +217,10 @@ def serve(args: argparse.Namespace, console: Console, trace: TraceLog) -> int:
     with serve_directory(directory, args.host, args.port, on_request=hook) as base:
         console.print(f"Serving {directory.resolve()} at {base} (Ctrl-C to stop)")
         console.out.flush()
-        _stop_on_sigterm()
         try:
-            while True:
-                time.sleep(3600)
+            with sigterm_as_interrupt():
+                while True:
+                    time.sleep(3600)
         except KeyboardInterrupt:
             console.print("stopped")
     return 0

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import signal
 import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any, Protocol
+from typing import IO, Any, NoReturn, Protocol
 
 import httpx
 
@@ -30,6 +33,7 @@ __all__ = [
     "exit_code_for",
     "make_client",
     "message_for",
+    "sigterm_as_interrupt",
 ]
 
 
@@ -187,8 +191,7 @@ def message_for(error: BaseException, url: str | None = None) -> str:
     if isinstance(error, KeyboardInterrupt):
         return "interrupted"
     if isinstance(error, RangeNotSupportedError):
-        where = f" ({url})" if url else ""
-        return f"the server does not support range requests{where}: {_one_line(error)}"
+        return f"the server does not support range requests: {_one_line(error)}"
     if isinstance(error, httpx.TransportError) and not isinstance(error, httpx.UnsupportedProtocol):
         kind = type(error).__name__
         where = f" {url}" if url else ""
@@ -200,3 +203,21 @@ def message_for(error: BaseException, url: str | None = None) -> str:
 
 def _one_line(error: Any) -> str:
     return " ".join(str(error).split())
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """While inside, SIGTERM (``kill PID``) stops a long command the way Ctrl-C does:
+    ``serve`` shuts down cleanly, ``get`` records how far each connection got."""
+
+    def handler(signum: int, frame: Any) -> NoReturn:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers (the demo runs commands in-process)
+        return
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

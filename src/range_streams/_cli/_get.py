@@ -8,7 +8,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 from .._download import download
-from ._common import Console, TraceLog, UsageError, make_client
+from ._common import Console, TraceLog, UsageError, make_client, sigterm_as_interrupt
 from ._progress import progress_bar
 
 __all__ = ["get", "parse_size"]
@@ -37,7 +37,7 @@ def get(args: argparse.Namespace, console: Console, trace: TraceLog) -> int:
         target = target / _default_target(args.url)
     bar = progress_bar(console.err, target.name, enabled=args.progress)
     try:
-        with make_client(trace, args.connections) as client:
+        with sigterm_as_interrupt(), make_client(trace, args.connections) as client:
             result = download(
                 args.url,
                 target,
