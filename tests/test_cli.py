@@ -486,6 +486,14 @@ def test_get_stopped_by_sigterm_keeps_its_record(
     assert target.read_bytes() == data
 
 
+@pytest.mark.parametrize("name", ["empty.bin", "small.bin"])
+def test_get_tiny_files(server: RunningServer, name: str, tmp_path: Path) -> None:
+    result = run("get", server.url(name), "-o", str(tmp_path), "-c", "8")
+    assert result.code == 0, result.err
+    assert (tmp_path / name).read_bytes() == docroot_bytes(name)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # no .part left behind
+
+
 def _validators(url: str) -> tuple[str, str]:
     report = run("info", "--json", url).json()
     return str(report["etag"]), str(report["last_modified"])
