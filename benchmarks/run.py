@@ -17,6 +17,7 @@ range_streams.codecs.ZipReader / TarReader). Until an API exists its rows read
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import hashlib
 import importlib.metadata
@@ -375,6 +376,50 @@ def seq_rs_read(ctx: Ctx) -> str:
     return f"{check.pos:,} bytes ok"
 
 
+MANY_URLS = 200
+MANY_CONCURRENCY = 20
+
+
+def many_items(ctx: Ctx) -> list[tuple[str, list[tuple[int, int]]]]:
+    """One small range from each of 200 distinct URLs (the same file, different queries)."""
+    url = ctx.url("big_file")
+    return [(f"{url}?n={i}", [(o, o + RANDOM_READ_SIZE)]) for i, o in enumerate(ctx.offsets)]
+
+
+def many_check(chunks: list[bytes], ctx: Ctx) -> str:
+    return check_random(chunks, ctx)
+
+
+def many_httpx_gather(ctx: Ctx) -> str:
+    """Baseline: asyncio.gather of raw httpx range requests under a semaphore of 20."""
+    items = many_items(ctx)
+
+    async def main() -> list[bytes]:
+        limit = asyncio.Semaphore(MANY_CONCURRENCY)
+        async with httpx.AsyncClient(timeout=httpx.Timeout(120.0)) as client:
+
+            async def one(url: str, start: int, stop: int) -> bytes:
+                async with limit:
+                    r = await client.get(url, headers={"Range": f"bytes={start}-{stop - 1}"})
+                    if r.status_code != 206:
+                        raise Wrong(f"expected 206, got {r.status_code}")
+                    return r.content
+
+            return list(await asyncio.gather(*(one(u, *spans[0]) for u, spans in items)))
+
+    return many_check(asyncio.run(main()), ctx)
+
+
+def many_rs_fetch_many(ctx: Ctx) -> str:
+    import range_streams  # noqa: PLC0415
+
+    results = asyncio.run(range_streams.fetch_many(many_items(ctx), concurrency=MANY_CONCURRENCY))
+    for result in results:
+        if result.error is not None:
+            raise Wrong(f"{result.url}: {result.error}")
+    return many_check([r.data[0] for r in results if r.data], ctx)
+
+
 def check_names(names: list[str], ctx: Ctx) -> str:
     if list(names) != ctx.tar_names:
         raise Wrong(f"{len(names)} names, expected {len(ctx.tar_names)} (or different)")
@@ -535,6 +580,14 @@ TASKS = [
             ("rs 1.4.1: RangeStream", upstream("sequential")),
         ],
         "httpx: stream whole file",
+    ),
+    Task(
+        f"fetch_many: {MANY_URLS} URLs x 1 range, concurrency {MANY_CONCURRENCY}",
+        [
+            ("httpx: asyncio.gather, semaphore 20", many_httpx_gather),
+            ("rs: fetch_many", many_rs_fetch_many),
+        ],
+        "httpx: asyncio.gather, semaphore 20",
     ),
     Task(
         "list tar (200 members)",

@@ -47,16 +47,29 @@ def read_ranges(
     groups = coalesce(spans, policy.max_gap)
     fetched: dict[tuple[int, int], bytes] = {}
     singles: list[Group] = []
-    for batch in batch_requests(groups, policy.max_ranges, policy.max_header_bytes):
-        if len(batch) == 1 or remote.multipart_supported is False:
-            singles.extend(batch)
-            continue
-        served = yield from _fetch_multi(remote, batch, policy)
+    batches = batch_requests(groups, policy.max_ranges, policy.max_header_bytes)
+    multis = [b for b in batches if len(b) > 1 and remote.multipart_supported is not False]
+    singles.extend(
+        g for b in batches if len(b) == 1 or remote.multipart_supported is False for g in b
+    )
+    if multis and remote.multipart_supported is None:
+        # Ask once whether the server speaks multipart before sending the other batches.
+        first = multis.pop(0)
+        served = yield from _fetch_multi(remote, first, policy)
         fetched.update(served)
-        singles.extend(g for g in batch if (g.start, g.stop) not in served)
+        singles.extend(g for g in first if (g.start, g.stop) not in served)
+        if remote.multipart_supported is False:
+            singles.extend(g for batch in multis for g in batch)
+            multis = []
+    if multis:
+        multi_flows = tuple(_fetch_multi(remote, batch, policy) for batch in multis)
+        answers = yield Gather(multi_flows, policy.concurrency)
+        for batch, served in zip(multis, answers, strict=True):
+            fetched.update(served)
+            singles.extend(g for g in batch if (g.start, g.stop) not in served)
     if singles:
-        flows = [_fetch_single(remote, group, retry, limits) for group in singles]
-        datas = yield Gather(tuple(flows), policy.concurrency)
+        single_flows = tuple(_fetch_single(remote, group, retry, limits) for group in singles)
+        datas = yield Gather(single_flows, policy.concurrency)
         for group, data in zip(singles, datas, strict=True):
             fetched[(group.start, group.stop)] = data
     return slice_results(spans, groups, [fetched[(g.start, g.stop)] for g in groups])

@@ -22,10 +22,12 @@ from ._errors import InvalidRangeError, RangeNotSatisfiableError, StreamClosedEr
 from ._flow import Flow, learn_length
 from ._protocol import RemoteState
 from ._ranges import Span, coerce_span, resolve_span
-from ._strategies import Readahead, ReadStrategy
+from ._strategies import ExactReads, Readahead, ReadStrategy
 from ._stream_core import check_url
 
 __all__ = ["FileCore", "FileOptions"]
+
+_ADVISED = ExactReads()  # an advised span is streamed, never cached whole
 
 TAIL_PROBE = 64 * 1024 + 22 + 20  # directory + EOCD + ZIP64 locator
 
@@ -61,6 +63,7 @@ class FileCore:
         self.closed = False
         self._body: Body | None = None
         self._last_end: int | None = None
+        self._advised: tuple[int, int] | None = None
 
     def _check(self) -> None:
         if self.closed:
@@ -188,12 +191,23 @@ class FileCore:
         last = self._last_end
         return last is not None and last <= position <= last + self.options.limits.skip
 
+    def advise(self, start: int, stop: int) -> None:
+        """Say that ``[start, stop)`` will be read through, in order (a zip member, a small
+        tar): it is then fetched as one bounded streaming request, neither in blocks nor
+        past ``stop``. Like ``posix_fadvise(SEQUENTIAL)``, a hint: reads stay correct."""
+        self._advised = (start, stop) if start < stop else None
+
     def _fetch(self, position: int, size: int, sequential: bool) -> Flow[Body | None]:
         strategy = self.options.strategy
         total = self.remote.total
         if total is not None and position >= total:
             return self._empty_body(position)
-        start, stop = strategy.plan(position, size, total, sequential)
+        advised = self._advised
+        if advised is not None and advised[0] <= position < advised[1]:
+            start, stop = position, advised[1]
+            strategy = _ADVISED
+        else:
+            start, stop = strategy.plan(position, size, total, sequential)
         cached_next = self.cache.next_start(position)
         if cached_next is not None and cached_next < stop:
             stop = max(cached_next, position + 1)

@@ -16,6 +16,7 @@ the headers (``quickack``), which clears the stall in the measurements too.
 
 from __future__ import annotations
 
+import functools
 import socket
 import ssl
 from collections.abc import Iterable
@@ -175,15 +176,23 @@ class _AsyncQuickAckBackend(httpcore.AsyncNetworkBackend):
         await self._backend.sleep(seconds)
 
 
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    # Loading the CA bundle takes ~45 ms: do it once per process, not per client.
+    return httpx.create_ssl_context()
+
+
 def make_transport(limits: httpx.Limits = DEFAULT_LIMITS) -> httpx.HTTPTransport:
     """An httpx transport immune to the sendfile/tcp_nopush + delayed-ACK stall.
 
     httpx.HTTPTransport takes no network backend, so its pool is replaced by an httpcore
     ConnectionPool with the same settings and ours.
     """
-    transport = httpx.HTTPTransport(limits=limits, retries=1, socket_options=socket_options())
+    transport = httpx.HTTPTransport(
+        verify=_ssl_context(), limits=limits, retries=1, socket_options=socket_options()
+    )
     transport._pool = httpcore.ConnectionPool(
-        ssl_context=httpx.create_ssl_context(),
+        ssl_context=_ssl_context(),
         max_connections=limits.max_connections,
         max_keepalive_connections=limits.max_keepalive_connections,
         keepalive_expiry=limits.keepalive_expiry,
@@ -195,9 +204,11 @@ def make_transport(limits: httpx.Limits = DEFAULT_LIMITS) -> httpx.HTTPTransport
 
 
 def make_async_transport(limits: httpx.Limits = DEFAULT_LIMITS) -> httpx.AsyncHTTPTransport:
-    transport = httpx.AsyncHTTPTransport(limits=limits, retries=1, socket_options=socket_options())
+    transport = httpx.AsyncHTTPTransport(
+        verify=_ssl_context(), limits=limits, retries=1, socket_options=socket_options()
+    )
     transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=httpx.create_ssl_context(),
+        ssl_context=_ssl_context(),
         max_connections=limits.max_connections,
         max_keepalive_connections=limits.max_keepalive_connections,
         keepalive_expiry=limits.keepalive_expiry,

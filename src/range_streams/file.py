@@ -97,6 +97,10 @@ class RangeFile(io.RawIOBase):
     def read_at(self, start: int, stop: int) -> bytes:
         return self._run(self._core.read_at(start, stop))  # type: ignore[no-any-return]
 
+    def advise(self, start: int, stop: int) -> None:
+        """Hint that ``[start, stop)`` will be read through in order: one request for it."""
+        self._core.advise(start, stop)
+
     def read_tail(self, length: int) -> bytes:
         return self._run(self._core.read_tail(length))  # type: ignore[no-any-return]
 
@@ -163,6 +167,9 @@ class AsyncRangeFile:
 
     async def read_at(self, start: int, stop: int) -> bytes:
         return await self._run(self._core.read_at(start, stop))  # type: ignore[no-any-return]
+
+    def advise(self, start: int, stop: int) -> None:
+        self._core.advise(start, stop)
 
     async def read_tail(self, length: int) -> bytes:
         return await self._run(self._core.read_tail(length))  # type: ignore[no-any-return]

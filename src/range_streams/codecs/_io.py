@@ -70,6 +70,14 @@ class ReadAheadWindow:
         return b""
 
 
+def advise(source: ByteSource, start: int, stop: int) -> None:
+    """Tell a source that can take the hint (``RangeFile.advise``) that ``[start, stop)``
+    will be read through in order, so it fetches it in one bounded request."""
+    hint = getattr(source, "advise", None)
+    if callable(hint):
+        hint(start, stop)
+
+
 class SegmentReader(io.RawIOBase):
     """A readable stream of the concatenation of source spans and runs of zero bytes.
 
@@ -96,6 +104,7 @@ class SegmentReader(io.RawIOBase):
         self._buffer_offset = head_offset
         self._segment_index = 0
         self._within = 0  # how far into the current segment we have read
+        self._advised = -1  # the segment the source was last told about
         for offset, length in self._segments:
             if offset is not None and offset + length > source.size:
                 raise ArchiveFormatError(
@@ -126,6 +135,9 @@ class SegmentReader(io.RawIOBase):
             position = offset + self._within
             buffered_end = self._buffer_offset + len(self._buffer)
             if not self._buffer_offset <= position < buffered_end:
+                if self._within == 0 or self._advised != self._segment_index:
+                    advise(self._source, position, offset + length)
+                    self._advised = self._segment_index
                 stop = min(position + max(want, self._chunk_size), offset + length)
                 self._buffer = read_exactly(self._source, position, stop, "member data")
                 self._buffer_offset = position

@@ -17,7 +17,7 @@ import posixpath
 
 from ..._source import ByteSource
 from .._errors import ArchiveFormatError, MemberNotFoundError, UnsupportedMemberError
-from .._io import CHUNK_SIZE, ReadAheadWindow, SegmentReader
+from .._io import CHUNK_SIZE, ReadAheadWindow, SegmentReader, advise
 from ._compressed import DEFAULT_MAX_DECOMPRESSED, decompress_whole, detect_compression
 from ._header import BLOCK_SIZE, parse_header
 from ._info import SUPPORTED_TYPES, TarInfo
@@ -30,6 +30,11 @@ TAR_READ_AHEAD = 64 * 1024
 _MAX_LINK_HOPS = 32
 
 
+#: Archives up to this size are listed with one streaming read instead of header hops:
+#: at 20 ms RTT and ~1 GB/s, reading 8 MiB costs less than one more round trip.
+STREAM_LISTING_LIMIT = 8 << 20
+
+
 class TarReader:
     """Random access to the members of an uncompressed tar archive.
 
@@ -40,6 +45,10 @@ class TarReader:
 
     def __init__(self, source: ByteSource, *, read_ahead: int = TAR_READ_AHEAD) -> None:
         self.source = source
+        if source.size <= STREAM_LISTING_LIMIT:
+            # Hopping a small archive costs a round trip per read-ahead window; one
+            # streaming read of all of it costs one, and about as many bytes.
+            advise(source, 0, source.size)
         self._window = ReadAheadWindow(source, read_ahead)
         first_block = self._window.read(0, BLOCK_SIZE)
         compression = detect_compression(first_block)
