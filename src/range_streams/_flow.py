@@ -298,7 +298,15 @@ def open_span(
     if status == 416:
         total = length_from_unsatisfied(headers)
         if total is not None:
-            remote.pin(total, headers)
+            remote.pin(total, headers)  # a new length: RemoteFileChangedError
+        if remote.total is not None and 0 <= span.start < remote.total:
+            # Bytes this file had are gone, and the 416 did not say the new length
+            # (RangeHTTPServer, Apache, lighttpd): the file shrank while being read.
+            raise RemoteFileChangedError(
+                f"{remote.url} changed while being read: bytes from {span.start} of its"
+                f" {remote.total} are no longer there (416)",
+                url=remote.url,
+            )
     raise status_error(wire, remote, f"range {wire.response.request.headers.get('range')}")
 
 

@@ -408,3 +408,20 @@ def test_file_object_seek_and_read_after_faults(srv: FaultServer) -> None:
         assert f.read(50_000) == DATA[10_000:60_000]
         f.seek(-100, io.SEEK_END)
         assert f.read() == DATA[-100:]
+
+
+@pytest.mark.parametrize("total_in_416", [True, False])
+def test_a_416_for_bytes_that_existed_means_the_file_changed(
+    srv: FaultServer, total_in_416: bool
+) -> None:
+    """A shrunk file: the 416 may say the new length (``*/N``) or not (RangeHTTPServer,
+    Apache, lighttpd); either way bytes that existed are gone, which is a change."""
+    srv.honour_if_match = False
+    with rs.RangeStream(srv.url("f.bin")) as stream:
+        stream.add((0, 100))
+        assert stream.read() == DATA[:100]
+        srv.replace("f.bin", OTHER[:1000])
+        if not total_in_416:
+            srv.inject(Fault(headers={"content-range": None}))
+        with pytest.raises(rs.RemoteFileChangedError):
+            stream.add((5000, 6000))
