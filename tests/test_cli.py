@@ -571,6 +571,33 @@ def test_get_progress_bar_only_on_a_terminal(server: RunningServer, files: dict)
     assert Path("tty.bin").read_bytes() == Path("plain.bin").read_bytes() == files["cli-get.bin"]
 
 
+def test_plain_progress_bar_without_tqdm(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib  # noqa: PLC0415
+
+    from range_streams._cli import _progress  # noqa: PLC0415
+
+    real = importlib.import_module
+
+    def no_tqdm(name: str, *args: object) -> object:
+        if name == "tqdm":
+            raise ImportError("no tqdm here")
+        return real(name, *args)
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(importlib, "import_module", no_tqdm)
+    screen = Terminal()
+    bar = _progress.progress_bar(screen, "file.bin")
+    assert isinstance(bar, _progress.SimpleBar)
+    bar.start(0, 4 << 20)
+    bar.update(4 << 20, 4 << 20)
+    bar.close()
+    assert "100% 4.0 MiB/4.0 MiB" in screen.getvalue() and screen.getvalue().endswith("\n")
+    assert isinstance(_progress.progress_bar(io.StringIO(), "x"), _progress.NoBar)
+
+
 # -- serve, demo ---------------------------------------------------------------------------
 def _readline(stream: io.BufferedReader, timeout: float = 20) -> bytes:
     ready, _, _ = select.select([stream], [], [], timeout)
