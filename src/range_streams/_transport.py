@@ -17,6 +17,7 @@ the headers (``quickack``), which clears the stall in the measurements too.
 from __future__ import annotations
 
 import functools
+import select
 import socket
 import ssl
 from collections.abc import Iterable
@@ -48,7 +49,10 @@ def socket_options() -> list[tuple[int, int, int]]:
 
 def _quickack(stream: Any) -> socket.socket | None:
     """The stream's socket with TCP_QUICKACK set, or None where that is not possible."""
-    sock = stream.get_extra_info("socket")
+    return _arm(stream.get_extra_info("socket"))
+
+
+def _arm(sock: Any) -> socket.socket | None:
     if TCP_QUICKACK is None or not isinstance(sock, socket.socket):
         return None
     try:
@@ -56,6 +60,26 @@ def _quickack(stream: Any) -> socket.socket | None:
     except OSError:
         return None
     return sock
+
+
+def _extra_info(stream: Any, raw: Any, info: str) -> Any:
+    # httpcore's pool asks every idle connection "socket" and "is_readable" on every
+    # request; anyio answers both through its typed-attribute machinery, which made the
+    # pool the bottleneck of fetch_many. The socket never changes: answer from it.
+    if info == "socket":
+        return raw
+    if info == "is_readable" and isinstance(raw, socket.socket) and hasattr(select, "poll"):
+        return _readable(raw)
+    return stream.get_extra_info(info)
+
+
+def _readable(sock: socket.socket) -> bool:
+    """Readable now (data, or the peer closed): the connection is not safely reusable."""
+    if sock.fileno() < 0:
+        return True
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def quickack(response: httpx.Response) -> None:
@@ -68,11 +92,14 @@ def quickack(response: httpx.Response) -> None:
 class _QuickAckStream(httpcore.NetworkStream):
     def __init__(self, stream: httpcore.NetworkStream) -> None:
         self._stream = stream
-        self._sock = _quickack(stream)
+        # Kept: httpcore's pool asks every idle connection for its socket on every
+        # request, and anyio answers that slowly; the socket never changes.
+        self._raw = stream.get_extra_info("socket")
+        self._sock = _arm(self._raw)
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         if self._sock is not None:
-            self._sock = _quickack(self._stream)
+            self._sock = _arm(self._sock)
         return self._stream.read(max_bytes, timeout)
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
@@ -90,7 +117,7 @@ class _QuickAckStream(httpcore.NetworkStream):
         return _QuickAckStream(self._stream.start_tls(ssl_context, server_hostname, timeout))
 
     def get_extra_info(self, info: str) -> Any:
-        return self._stream.get_extra_info(info)
+        return _extra_info(self._stream, self._raw, info)
 
 
 class _QuickAckBackend(httpcore.NetworkBackend):
@@ -123,11 +150,12 @@ class _QuickAckBackend(httpcore.NetworkBackend):
 class _AsyncQuickAckStream(httpcore.AsyncNetworkStream):
     def __init__(self, stream: httpcore.AsyncNetworkStream) -> None:
         self._stream = stream
-        self._sock = _quickack(stream)
+        self._raw = stream.get_extra_info("socket")
+        self._sock = _arm(self._raw)
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         if self._sock is not None:
-            self._sock = _quickack(self._stream)
+            self._sock = _arm(self._sock)
         return await self._stream.read(max_bytes, timeout)
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
@@ -146,7 +174,7 @@ class _AsyncQuickAckStream(httpcore.AsyncNetworkStream):
         return _AsyncQuickAckStream(stream)
 
     def get_extra_info(self, info: str) -> Any:
-        return self._stream.get_extra_info(info)
+        return _extra_info(self._stream, self._raw, info)
 
 
 class _AsyncQuickAckBackend(httpcore.AsyncNetworkBackend):
