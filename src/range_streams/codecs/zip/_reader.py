@@ -22,7 +22,7 @@ from collections.abc import Iterable
 
 from ..._source import ByteSource
 from .._errors import ArchiveFormatError, MemberNotFoundError, UnsupportedMemberError
-from .._io import CHUNK_SIZE, SegmentReader, read_exactly
+from .._io import CHUNK_SIZE, SegmentReader, advise, read_exactly
 from ._decoders import check_method_supported, open_decoded
 from ._directory import read_directory
 from ._info import ZipInfo
@@ -137,6 +137,9 @@ class ZipReader:
         """
         info = self._resolve(member)
         start, stop = self._head_span(info, min(info.compress_size, CHUNK_SIZE))
+        if self._cached(start, stop) is None:
+            # Header and data in one streaming request, ending where the member does.
+            advise(self.source, start, self._boundary_after(info))
         return self._reader(info, self._read_span(start, stop))
 
     def read(self, member: str | ZipInfo) -> bytes:
