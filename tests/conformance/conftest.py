@@ -1,0 +1,51 @@
+"""The matrix collector: one JSON record per (server, case), written at session end.
+
+``docs/servers-matrix.json`` is written only when ``RANGE_STREAMS_WRITE_MATRIX=1``, so a
+plain test run never touches the docs; ``scripts/servers_table.py`` renders it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+MATRIX_JSON = Path(__file__).resolve().parents[2] / "docs" / "servers-matrix.json"
+
+
+class Matrix:
+    """Outcomes of the matrix cases, keyed by server id then case name."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.records: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def record(self, server: str, case: str, outcome: dict[str, Any]) -> None:
+        with self._lock:
+            self.records.setdefault(server, {})[case] = outcome
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "about": (
+                "What range-streams does on each real server, per case; written by"
+                " tests/conformance/test_matrix.py with RANGE_STREAMS_WRITE_MATRIX=1 and"
+                " rendered into docs/Servers.md by scripts/servers_table.py."
+            ),
+            "servers": {
+                server: dict(sorted(cases.items()))
+                for server, cases in sorted(self.records.items())
+            },
+        }
+
+
+@pytest.fixture(scope="session")
+def matrix() -> Iterator[Matrix]:
+    collected = Matrix()
+    yield collected
+    if os.environ.get("RANGE_STREAMS_WRITE_MATRIX") == "1" and collected.records:
+        MATRIX_JSON.write_text(json.dumps(collected.as_json(), indent=1) + "\n")
