@@ -46,33 +46,34 @@ def read_ranges(
 ) -> Flow[list[bytes]]:
     groups = coalesce(spans, policy.max_gap)
     fetched: dict[tuple[int, int], bytes] = {}
-    singles: list[Group] = []
-    batches = batch_requests(groups, policy.max_ranges, policy.max_header_bytes)
-    multis = [b for b in batches if len(b) > 1 and remote.multipart_supported is not False]
-    singles.extend(
-        g for b in batches if len(b) == 1 or remote.multipart_supported is False for g in b
-    )
-    if multis and remote.multipart_supported is None:
-        # Ask once whether the server speaks multipart before sending the other batches.
-        first = multis.pop(0)
-        served = yield from _fetch_multi(remote, first, policy)
-        fetched.update(served)
-        singles.extend(g for g in first if (g.start, g.stop) not in served)
-        if remote.multipart_supported is False:
-            singles.extend(g for batch in multis for g in batch)
-            multis = []
+    pending = list(groups)
+    if remote.multipart_supported is None and len(pending) > 1:
+        # Ask once whether (and how far) the server speaks multipart before the rest.
+        first = _batches(pending, remote, policy)[0]
+        fetched.update((yield from _fetch_multi(remote, first, policy)))
+        pending = [g for g in pending if (g.start, g.stop) not in fetched]
+    multis: list[list[Group]] = []
+    if remote.multipart_supported is not False:
+        multis = [b for b in _batches(pending, remote, policy) if len(b) > 1]
     if multis:
-        multi_flows = tuple(_fetch_multi(remote, batch, policy) for batch in multis)
-        answers = yield Gather(multi_flows, policy.concurrency)
-        for batch, served in zip(multis, answers, strict=True):
+        answers = yield Gather(
+            tuple(_fetch_multi(remote, b, policy) for b in multis), policy.concurrency
+        )
+        for served in answers:
             fetched.update(served)
-            singles.extend(g for g in batch if (g.start, g.stop) not in served)
+    singles = [g for g in pending if (g.start, g.stop) not in fetched]
     if singles:
         single_flows = tuple(_fetch_single(remote, group, retry, limits) for group in singles)
         datas = yield Gather(single_flows, policy.concurrency)
         for group, data in zip(singles, datas, strict=True):
             fetched[(group.start, group.stop)] = data
     return slice_results(spans, groups, [fetched[(g.start, g.stop)] for g in groups])
+
+
+def _batches(groups: list[Group], remote: RemoteState, policy: BatchPolicy) -> list[list[Group]]:
+    """Requests' worth of groups, under the policy's limits and any cap the server showed."""
+    max_ranges = min(policy.max_ranges, remote.max_ranges or policy.max_ranges)
+    return batch_requests(groups, max_ranges, policy.max_header_bytes)
 
 
 def _fetch_single(
@@ -125,7 +126,17 @@ def _fetch_multi(
     for part in parts:
         remote.pin(part.total if part.total is not None else remote.total, response.headers)
     remote.multipart_supported = True
-    return dict(zip(wanted, extract(parts, wanted), strict=True))
+    served: dict[tuple[int, int], bytes] = {}
+    for span in wanted:
+        try:
+            served[span] = extract(parts, [span])[0]
+        except MultipartError:
+            continue  # not among the parts: fetched singly by the caller
+    if len(served) < len(wanted):
+        # lighttpd answers only the first 10 ranges of a longer list: remember the cap.
+        logger.info("%s answered %d of %d ranges", remote.url, len(parts), len(wanted))
+        remote.max_ranges = max(1, len(parts))
+    return served
 
 
 def _single_part(

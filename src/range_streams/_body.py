@@ -242,9 +242,25 @@ class Body:
             )
         self._wire_pos += len(chunk)
         self._remember(chunk)
-        if self._wire_pos >= self.stop:
-            yield from self._drop_wire() if self._wire_pos == self._wire_stop else self._abandon()
+        if self._wire_pos == self._wire_stop:
+            yield from self._drop_wire()
+        # A wire that runs on past ``stop`` (a whole-file 200) stays open: the next
+        # sequential read may ``extend`` onto it; release() or close() ends it otherwise.
         return chunk
+
+    def extend(self, position: int, stop: int) -> bool:
+        """Serve ``[position, stop)`` from this body's open wire if it runs that far
+        (a server that ignores ranges keeps streaming the whole file): no new request."""
+        wire_open = self._wire is not None and not self._wire.closed
+        if (
+            not wire_open
+            or not self._history.start <= position <= self._wire_pos + self.limits.skip
+        ):
+            return False
+        if self.stop is None or stop <= self.stop or self._wire_stop <= self.stop:
+            return False
+        self.stop = min(stop, self._wire_stop)
+        return True
 
     def _abandon(self) -> Flow[None]:
         """Close a wire whose remaining bytes (past ``stop``) will never be wanted."""

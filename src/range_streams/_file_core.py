@@ -211,6 +211,8 @@ class FileCore:
         cached_next = self.cache.next_start(position)
         if cached_next is not None and cached_next < stop:
             stop = max(cached_next, position + 1)
+        if self._body is not None and not strategy.keep and self._body.extend(position, stop):
+            return self._body
         if self._body is not None:
             yield from self._body.release(self._drain_limit())
             self._body = None

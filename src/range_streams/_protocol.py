@@ -57,6 +57,7 @@ class RemoteState:
     validators: Validators | None = None
     suffix_supported: bool | None = None
     multipart_supported: bool | None = None
+    max_ranges: int | None = None  # the most ranges one request got answered, if capped
     requests_sent: int = field(default=0, compare=False)
     chunk_size: int | None = field(default=None, compare=False)
 
