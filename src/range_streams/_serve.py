@@ -69,7 +69,9 @@ def _logged(app: Any, on_request: Callable[[ServedRequest], None]) -> Any:
                         if b"content-range" in headers
                         else None
                     ),
-                    content_length=int(length) if length and length.isdigit() else None,
+                    content_length=int(length)
+                    if length and length.isascii() and length.isdigit()
+                    else None,
                 )
             )
 
