@@ -210,39 +210,35 @@ def _ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+def _pool_settings(limits: httpx.Limits) -> dict[str, Any]:
+    """What httpx would give its own pool, for the pool we build with our backend."""
+    return {
+        "ssl_context": _ssl_context(),
+        "max_connections": limits.max_connections,
+        "max_keepalive_connections": limits.max_keepalive_connections,
+        "keepalive_expiry": limits.keepalive_expiry,
+        "retries": 1,
+        "socket_options": socket_options(),
+    }
+
+
 def make_transport(limits: httpx.Limits = DEFAULT_LIMITS) -> httpx.HTTPTransport:
     """An httpx transport immune to the sendfile/tcp_nopush + delayed-ACK stall.
 
     httpx.HTTPTransport takes no network backend, so its pool is replaced by an httpcore
     ConnectionPool with the same settings and ours.
     """
-    transport = httpx.HTTPTransport(
-        verify=_ssl_context(), limits=limits, retries=1, socket_options=socket_options()
-    )
+    transport = httpx.HTTPTransport(verify=_ssl_context(), limits=limits)
     transport._pool = httpcore.ConnectionPool(
-        ssl_context=_ssl_context(),
-        max_connections=limits.max_connections,
-        max_keepalive_connections=limits.max_keepalive_connections,
-        keepalive_expiry=limits.keepalive_expiry,
-        retries=1,
-        socket_options=socket_options(),
-        network_backend=_QuickAckBackend(),
+        **_pool_settings(limits), network_backend=_QuickAckBackend()
     )
     return transport
 
 
 def make_async_transport(limits: httpx.Limits = DEFAULT_LIMITS) -> httpx.AsyncHTTPTransport:
-    transport = httpx.AsyncHTTPTransport(
-        verify=_ssl_context(), limits=limits, retries=1, socket_options=socket_options()
-    )
+    transport = httpx.AsyncHTTPTransport(verify=_ssl_context(), limits=limits)
     transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=_ssl_context(),
-        max_connections=limits.max_connections,
-        max_keepalive_connections=limits.max_keepalive_connections,
-        keepalive_expiry=limits.keepalive_expiry,
-        retries=1,
-        socket_options=socket_options(),
-        network_backend=_AsyncQuickAckBackend(),
+        **_pool_settings(limits), network_backend=_AsyncQuickAckBackend()
     )
     return transport
 
