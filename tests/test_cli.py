@@ -643,11 +643,9 @@ def test_serve_missing_directory() -> None:
     assert_one_line_error(result)
 
 
-def test_demo_runs_offline_and_quickly() -> None:
-    began = time.monotonic()
-    result = run("demo")
+def test_demo_runs_offline() -> None:
+    result = run("demo")  # speed is the benchmarks' business; here, what it does
     assert result.code == 0, result.err
-    assert time.monotonic() - began < 5
     text = result.text
     for command in ("$ range-streams info", "$ range-streams ls", "$ range-streams extract"):
         assert command in text

@@ -56,6 +56,20 @@ class _ArchiveStream(_CodecStream):
     """Listing and reading shared by the zip and tar streams."""
 
     reader: ZipReader | TarReader
+    reader_class: type[ZipReader] | type[TarReader]
+
+    def __init__(
+        self,
+        url: str,
+        client: httpx.Client | None = None,
+        *args: Any,
+        scan_contents: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(url, client, *args, **kwargs)
+        self.reader = self.reader_class(self.file)
+        if scan_contents:
+            self.reader.infolist()
 
     @property
     def filename_list(self) -> list[str]:
@@ -83,19 +97,9 @@ class ZipStream(_ArchiveStream):
     per entry.
     """
 
-    def __init__(
-        self,
-        url: str,
-        client: httpx.Client | None = None,
-        *args: Any,
-        scan_contents: bool = True,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(url, client, *args, **kwargs)
-        self.reader: ZipReader = ZipReader(self.file)
-        self._by_name: dict[str, RangeResponse] | None = None
-        if scan_contents:
-            self.reader.infolist()
+    reader: ZipReader
+    reader_class = ZipReader
+    _by_name: dict[str, RangeResponse] | None = None
 
     @property
     def zipped_files(self) -> list[ZipInfo]:
@@ -129,18 +133,8 @@ class ZipStream(_ArchiveStream):
 class TarStream(_ArchiveStream):
     """A remote uncompressed tar, listed by hopping headers."""
 
-    def __init__(
-        self,
-        url: str,
-        client: httpx.Client | None = None,
-        *args: Any,
-        scan_contents: bool = True,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(url, client, *args, **kwargs)
-        self.reader: TarReader = TarReader(self.file)
-        if scan_contents:
-            self.reader.infolist()
+    reader: TarReader
+    reader_class = TarReader
 
     @property
     def tarred_files(self) -> list[TarInfo]:
