@@ -166,9 +166,3 @@ class Registry(Generic[V]):
         if index >= 0 and position < self._entries[index].key_stop:
             return self._entries[index]
         return None
-
-    def find_value(self, value: V) -> Entry[V] | None:
-        for entry in self._entries:
-            if entry.value is value:
-                return entry
-        return None

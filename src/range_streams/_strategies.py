@@ -38,10 +38,6 @@ class ReadStrategy(Protocol):
         ``file_size`` when that is unknown (the response then says where the file ends)."""
         ...
 
-    def reset(self) -> None:
-        """Forget what was learned about the access pattern."""
-        ...
-
 
 def _clip(stop: int, file_size: int | None) -> int:
     return stop if file_size is None else min(stop, file_size)
@@ -55,9 +51,6 @@ class ExactReads:
         self, position: int, size: int, file_size: int | None, sequential: bool
     ) -> tuple[int, int]:
         return position, _clip(position + max(size, 1), file_size)
-
-    def reset(self) -> None:
-        return None
 
 
 @dataclass
@@ -73,9 +66,6 @@ class BlockCache:
         last = position + max(size, 1)
         stop = -(-last // self.block_size) * self.block_size
         return first, _clip(stop, file_size)
-
-    def reset(self) -> None:
-        return None
 
 
 @dataclass
@@ -93,6 +83,3 @@ class Readahead:
         else:
             self._window = self.block_size
         return position, _clip(position + max(size, self._window), file_size)
-
-    def reset(self) -> None:
-        self._window = 0

@@ -27,7 +27,6 @@ logger = logging.getLogger("range_streams")
 ClientT = TypeVar("ClientT", httpx.Client, httpx.AsyncClient)
 ByteRange = Range | tuple[int, int] | tuple[int, None]
 EMPTY_RANGE = Range(0, 0)  # nothing requested: the 1.x default
-ResponseT = TypeVar("ResponseT", bound=RangeResponseBase)
 
 
 def check_url(url: str | httpx.URL) -> str:
