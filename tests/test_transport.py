@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 from typing import Any
 
+import anyio
 import pytest
 
 import range_streams as rs
@@ -53,3 +54,25 @@ def test_made_clients_use_the_quickack_backend() -> None:
         assert isinstance(
             stream.client._transport._pool._network_backend, _transport._QuickAckBackend
         )  # type: ignore[attr-defined]
+
+
+@pytest.mark.skipif(_transport.TCP_QUICKACK is None, reason="TCP_QUICKACK is Linux only")
+def test_async_connections_are_armed_too(server_factory, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Under asyncio the socket is a TransportSocket, not a socket.socket: still armed."""
+    streams: list[Any] = []
+    original = _transport._AsyncQuickAckStream.__init__
+
+    def record(self: Any, stream: Any) -> None:
+        original(self, stream)
+        streams.append(self)
+
+    monkeypatch.setattr(_transport._AsyncQuickAckStream, "__init__", record)
+    url = server_factory("uvicorn-starlette").url("small.bin")
+
+    async def main() -> bytes:
+        async with rs.make_async_client() as client:
+            return (await client.get(url)).content
+
+    assert anyio.run(main)
+    assert streams and all(s._sock is not None for s in streams)
+    assert all(s.get_extra_info("is_readable") in (True, False) for s in streams)

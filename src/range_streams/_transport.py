@@ -47,13 +47,15 @@ def socket_options() -> list[tuple[int, int, int]]:
     return [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
 
 
-def _quickack(stream: Any) -> socket.socket | None:
+def _quickack(stream: Any) -> Any:
     """The stream's socket with TCP_QUICKACK set, or None where that is not possible."""
     return _arm(stream.get_extra_info("socket"))
 
 
-def _arm(sock: Any) -> socket.socket | None:
-    if TCP_QUICKACK is None or not isinstance(sock, socket.socket):
+def _arm(sock: Any) -> Any:
+    # Duck-typed: under asyncio the "socket" is an asyncio TransportSocket, not a
+    # socket.socket, and it takes setsockopt all the same.
+    if TCP_QUICKACK is None or not hasattr(sock, "setsockopt"):
         return None
     try:
         sock.setsockopt(socket.IPPROTO_TCP, TCP_QUICKACK, 1)
@@ -68,17 +70,18 @@ def _extra_info(stream: Any, raw: Any, info: str) -> Any:
     # pool the bottleneck of fetch_many. The socket never changes: answer from it.
     if info == "socket":
         return raw
-    if info == "is_readable" and isinstance(raw, socket.socket) and hasattr(select, "poll"):
+    if info == "is_readable" and hasattr(raw, "fileno") and hasattr(select, "poll"):
         return _readable(raw)
     return stream.get_extra_info(info)
 
 
-def _readable(sock: socket.socket) -> bool:
+def _readable(sock: Any) -> bool:
     """Readable now (data, or the peer closed): the connection is not safely reusable."""
-    if sock.fileno() < 0:
+    fileno = sock.fileno()
+    if fileno < 0:
         return True
     poller = select.poll()
-    poller.register(sock, select.POLLIN)
+    poller.register(fileno, select.POLLIN)
     return bool(poller.poll(0))
 
 
