@@ -68,6 +68,8 @@ def _execute_sync(client: httpx.Client, command: Command) -> Any:
         command.wire.response.close()
         return None
     if isinstance(command, Gather):
+        if len(command.flows) == 1:  # nothing to overlap: no thread
+            return [run_sync(client, command.flows[0])]
         # httpx.Client's pool is thread-safe; each flow runs whole on one thread.
         with ThreadPoolExecutor(max_workers=max(1, command.limit)) as pool:
             futures = [pool.submit(run_sync, client, flow) for flow in command.flows]
@@ -130,6 +132,8 @@ async def _execute_async(client: httpx.AsyncClient, command: Command) -> Any:
 
 
 async def _gather(client: httpx.AsyncClient, command: Gather) -> list[Any]:
+    if len(command.flows) == 1:  # nothing to overlap: no task group
+        return [await run_async(client, command.flows[0])]
     results: list[Any] = [None] * len(command.flows)
     limiter = anyio.CapacityLimiter(max(1, command.limit))
 
