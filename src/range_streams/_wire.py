@@ -1,0 +1,531 @@
+"""range-streams' own HTTP/1.1 transports: the clients the library creates use these.
+
+Why not httpx's default transport (measured in benchmarks/README.md): httpcore's pool
+re-scans every connection for every queued request (``fetch_many`` spent half its CPU
+there, ~1 ms per request at concurrency 20), and every 64 KiB of a body passes through
+h11 and four layers of iterators (a sequential read ran at 0.44x curl). Here the pool is
+a per-origin stack of idle sockets, the framing is ``_http11.Exchange`` (pure), and a
+counted body goes from ``recv`` to the caller as the kernel hands it over.
+
+The drivers below only move bytes; the decisions live in ``Exchange`` and ``IdlePool``.
+Both also re-arm TCP_QUICKACK before every read (see ``_transport``: the nginx trap).
+
+Scope: HTTP/1.1 over TCP or TLS, one request per connection at a time, keep-alive,
+``Limits`` and ``Timeout`` as httpx defines them. Request bodies are sent from memory
+(the library only sends GETs). Proxies from the environment still go through httpx's
+own proxy transports, which httpx mounts in front of this one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import select
+import socket
+import ssl
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, Generic, TypeVar
+
+import anyio
+import anyio.abc
+import httpx
+from anyio.streams.tls import TLSStream
+
+from ._http11 import HEAD_READ, Exchange
+
+__all__ = ["AsyncWireTransport", "IdlePool", "WireTransport", "arm_quickack", "readable"]
+
+READ_CHUNK = 1 << 20  # most bytes one body read asks the socket for
+TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)  # Linux only
+
+Origin = tuple[str, str, int]
+C = TypeVar("C")
+
+
+def arm_quickack(sock: Any) -> bool:
+    """Set TCP_QUICKACK (Linux clears it by itself, so callers re-arm it per read)."""
+    # Duck-typed: under asyncio the socket is a TransportSocket, which takes it too.
+    if TCP_QUICKACK is None or sock is None:
+        return False
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, TCP_QUICKACK, 1)
+    except (OSError, AttributeError):
+        return False
+    return True
+
+
+def readable(sock: Any) -> bool:
+    """Readable while idle (unsolicited bytes, or the peer closed): not reusable."""
+    fileno = sock.fileno()
+    if fileno < 0:
+        return True
+    poller = select.poll()
+    poller.register(fileno, select.POLLIN)
+    return bool(poller.poll(0))
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    # Loading the CA bundle takes ~45 ms: once per process, not per client.
+    context = httpx.create_ssl_context()
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
+class IdlePool(Generic[C]):
+    """Idle keep-alive connections by origin, newest on top. Bookkeeping only: the
+    caller closes what ``take``/``put``/``clear`` hand back."""
+
+    def __init__(self, max_idle: int | None, expiry: float | None) -> None:
+        self.max_idle = max_idle
+        self.expiry = expiry
+        self._stacks: dict[Origin, list[tuple[float, C]]] = {}
+        self._count = 0
+
+    def take(self, origin: Origin, now: float) -> tuple[C | None, list[C]]:
+        """The newest idle connection to ``origin`` (or None), and the expired ones."""
+        stack = self._stacks.get(origin)
+        expired: list[C] = []
+        while stack:
+            since, connection = stack.pop()
+            self._count -= 1
+            if self.expiry is not None and now - since > self.expiry:
+                expired.append(connection)  # older ones below are expired too
+                expired.extend(c for _, c in stack)
+                self._count -= len(stack)
+                stack.clear()
+                break
+            return connection, expired
+        return None, expired
+
+    def put(self, origin: Origin, connection: C, now: float) -> list[C]:
+        if self.max_idle is not None and self._count >= self.max_idle:
+            return [connection]
+        self._stacks.setdefault(origin, []).append((now, connection))
+        self._count += 1
+        return []
+
+    def clear(self) -> list[C]:
+        everything = [c for stack in self._stacks.values() for _, c in stack]
+        self._stacks.clear()
+        self._count = 0
+        return everything
+
+
+def _origin(url: httpx.URL) -> Origin:
+    port = url.port or (443 if url.scheme == "https" else 80)
+    if url.scheme not in ("http", "https"):
+        raise httpx.UnsupportedProtocol(
+            f"range-streams' transport speaks http and https, not {url.scheme!r}"
+        )
+    return url.scheme, url.host, port
+
+
+def _exchange(request: httpx.Request, body: bytes) -> Exchange:
+    return Exchange(request.method.encode("ascii"), request.url.raw_path, request.headers.raw, body)
+
+
+def _timeouts(request: httpx.Request) -> dict[str, float | None]:
+    return request.extensions.get("timeout", {})  # type: ignore[no-any-return]
+
+
+def _retryable(error: Exception, reused: bool, exchange: Exchange) -> bool:
+    """A kept-alive connection the server closed while it sat idle: the request never
+    reached it, so sending it once more on a new connection is safe."""
+    return (
+        reused
+        and not exchange.received_any
+        and isinstance(error, (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError))
+    )
+
+
+def _response(
+    exchange: Exchange, stream: httpx.SyncByteStream | httpx.AsyncByteStream
+) -> httpx.Response:
+    head = exchange.head
+    assert head is not None
+    return httpx.Response(
+        head.status_code,
+        headers=list(head.headers.raw_items()),
+        stream=stream,
+        extensions={"http_version": b"HTTP/" + head.http_version, "reason_phrase": head.reason},
+    )
+
+
+# -- sync -------------------------------------------------------------------------------
+
+
+class _Socket:
+    """A connected (maybe TLS) socket whose errors come out as httpx's."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self._timeout: float | None = sock.gettimeout()
+
+    @classmethod
+    def connect(cls, origin: Origin, timeout: float | None) -> _Socket:
+        scheme, host, port = origin
+        try:
+            sock = socket.create_connection((host, port), timeout=timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if scheme == "https":
+                sock = tls_context().wrap_socket(sock, server_hostname=host)
+        except TimeoutError as exc:
+            raise httpx.ConnectTimeout(f"connecting to {host}:{port}: {exc}") from exc
+        except OSError as exc:  # includes ssl.SSLError
+            raise httpx.ConnectError(f"connecting to {host}:{port}: {exc}") from exc
+        return cls(sock)
+
+    def _settimeout(self, timeout: float | None) -> None:
+        if timeout != self._timeout:  # each change costs syscalls
+            self.sock.settimeout(timeout)
+            self._timeout = timeout
+
+    def send(self, data: bytes, timeout: float | None) -> None:
+        try:
+            self._settimeout(timeout)
+            self.sock.sendall(data)
+        except TimeoutError as exc:
+            raise httpx.WriteTimeout(str(exc)) from exc
+        except OSError as exc:
+            raise httpx.WriteError(str(exc)) from exc
+
+    def recv(self, size: int, timeout: float | None) -> bytes:
+        try:
+            self._settimeout(timeout)
+            arm_quickack(self.sock)
+            return self.sock.recv(size)
+        except TimeoutError as exc:
+            raise httpx.ReadTimeout(str(exc)) from exc
+        except OSError as exc:
+            raise httpx.ReadError(str(exc)) from exc
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+
+class WireTransport(httpx.BaseTransport):
+    """A thread-safe keep-alive HTTP/1.1 transport for ``httpx.Client``."""
+
+    def __init__(self, limits: httpx.Limits) -> None:
+        self._idle: IdlePool[_Socket] = IdlePool(
+            limits.max_keepalive_connections, limits.keepalive_expiry
+        )
+        self._slots = (
+            threading.BoundedSemaphore(limits.max_connections) if limits.max_connections else None
+        )
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        timeouts = _timeouts(request)
+        origin = _origin(request.url)
+        body = request.read()
+        if self._slots is not None and not self._slots.acquire(timeout=_wait(timeouts.get("pool"))):
+            raise httpx.PoolTimeout("no connection slot became free in time")
+        try:
+            for attempt in (0, 1):
+                connection, reused = self._connection(origin, timeouts)
+                exchange = _exchange(request, body)
+                try:
+                    connection.send(exchange.outgoing, timeouts.get("write"))
+                    while (
+                        exchange.receive_head(connection.recv(HEAD_READ, timeouts.get("read")))
+                        is None
+                    ):
+                        pass
+                except httpx.TransportError as exc:
+                    connection.close()
+                    if attempt == 0 and _retryable(exc, reused, exchange):
+                        continue
+                    raise
+                break
+        except BaseException:
+            self._free_slot()
+            raise
+        stream = _Body(self, origin, connection, exchange, timeouts.get("read"))
+        if exchange.done:
+            stream.close()
+        return _response(exchange, stream)
+
+    def _connection(
+        self, origin: Origin, timeouts: dict[str, float | None]
+    ) -> tuple[_Socket, bool]:
+        while True:
+            with self._lock:
+                connection, expired = self._idle.take(origin, time.monotonic())
+            for old in expired:
+                old.close()
+            if connection is None:
+                return _Socket.connect(origin, timeouts.get("connect")), False
+            if readable(connection.sock):
+                connection.close()
+                continue
+            return connection, True
+
+    def _done_with(self, origin: Origin, connection: _Socket, reusable: bool) -> None:
+        surplus = [connection]
+        if reusable and not self._closed:
+            with self._lock:
+                surplus = self._idle.put(origin, connection, time.monotonic())
+        for old in surplus:
+            old.close()
+        self._free_slot()
+
+    def _free_slot(self) -> None:
+        if self._slots is not None:
+            self._slots.release()
+
+    def close(self) -> None:
+        self._closed = True
+        with self._lock:
+            idle = self._idle.clear()
+        for connection in idle:
+            connection.close()
+
+
+def _wait(timeout: float | None) -> float:
+    return -1 if timeout is None else timeout
+
+
+class _Body(httpx.SyncByteStream):
+    def __init__(
+        self,
+        transport: WireTransport,
+        origin: Origin,
+        connection: _Socket,
+        exchange: Exchange,
+        timeout: float | None,
+    ) -> None:
+        self._transport = transport
+        self._origin = origin
+        self._connection: _Socket | None = connection
+        self._exchange = exchange
+        self._timeout = timeout
+
+    def read(self, max_bytes: int = READ_CHUNK) -> bytes:
+        exchange = self._exchange
+        piece = exchange.buffered(max_bytes)
+        try:
+            while not piece and not exchange.done:
+                if self._connection is None:
+                    raise httpx.StreamClosed()
+                piece = exchange.receive(
+                    self._connection.recv(exchange.want(max_bytes), self._timeout)
+                )
+        except BaseException:
+            self._finish(reusable=False)
+            raise
+        if exchange.done:
+            self.close()
+        return piece
+
+    def __iter__(self) -> Iterator[bytes]:
+        while piece := self.read():
+            yield piece
+
+    def _finish(self, *, reusable: bool) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            self._transport._done_with(self._origin, connection, reusable)
+
+    def close(self) -> None:
+        self._finish(reusable=self._exchange.done and self._exchange.reusable)
+
+
+# -- async ------------------------------------------------------------------------------
+
+
+class _Stream:
+    """A connected anyio byte stream whose errors come out as httpx's."""
+
+    def __init__(self, stream: anyio.abc.ByteStream, raw: Any) -> None:
+        self.stream = stream
+        self.raw = raw
+
+    @classmethod
+    async def connect(cls, origin: Origin, timeout: float | None) -> _Stream:
+        scheme, host, port = origin
+        try:
+            with anyio.fail_after(timeout):
+                tcp = await anyio.connect_tcp(host, port)
+                raw = tcp.extra(anyio.abc.SocketAttribute.raw_socket)
+                raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                stream: anyio.abc.ByteStream = tcp
+                if scheme == "https":
+                    stream = await TLSStream.wrap(
+                        tcp, hostname=host, ssl_context=tls_context(), standard_compatible=False
+                    )
+        except TimeoutError as exc:
+            raise httpx.ConnectTimeout(f"connecting to {host}:{port}: timed out") from exc
+        except (OSError, anyio.BrokenResourceError) as exc:
+            raise httpx.ConnectError(f"connecting to {host}:{port}: {exc}") from exc
+        return cls(stream, raw)
+
+    async def send(self, data: bytes, timeout: float | None) -> None:
+        try:
+            if timeout is None:
+                await self.stream.send(data)
+            else:
+                with anyio.fail_after(timeout):
+                    await self.stream.send(data)
+        except TimeoutError as exc:
+            raise httpx.WriteTimeout("timed out sending the request") from exc
+        except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
+            raise httpx.WriteError(str(exc) or type(exc).__name__) from exc
+
+    async def recv(self, size: int, timeout: float | None) -> bytes:
+        arm_quickack(self.raw)
+        try:
+            if timeout is None:
+                return await self.stream.receive(size)
+            with anyio.fail_after(timeout):
+                return await self.stream.receive(size)
+        except anyio.EndOfStream:
+            return b""
+        except TimeoutError as exc:
+            raise httpx.ReadTimeout("timed out reading the response") from exc
+        except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
+            raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
+
+    async def aclose(self) -> None:
+        with anyio.CancelScope(shield=True):
+            with contextlib.suppress(OSError, anyio.BrokenResourceError):
+                await self.stream.aclose()
+
+
+class AsyncWireTransport(httpx.AsyncBaseTransport):
+    """A keep-alive HTTP/1.1 transport for ``httpx.AsyncClient`` (asyncio or trio)."""
+
+    def __init__(self, limits: httpx.Limits) -> None:
+        self._idle: IdlePool[_Stream] = IdlePool(
+            limits.max_keepalive_connections, limits.keepalive_expiry
+        )
+        self._max_connections = limits.max_connections
+        self._slots: anyio.Semaphore | None = None  # made inside the event loop
+        self._closed = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        timeouts = _timeouts(request)
+        origin = _origin(request.url)
+        body = await request.aread()
+        await self._take_slot(timeouts.get("pool"))
+        try:
+            for attempt in (0, 1):
+                connection, reused = await self._connection(origin, timeouts)
+                exchange = _exchange(request, body)
+                try:
+                    await connection.send(exchange.outgoing, timeouts.get("write"))
+                    while (
+                        exchange.receive_head(
+                            await connection.recv(HEAD_READ, timeouts.get("read"))
+                        )
+                        is None
+                    ):
+                        pass
+                except httpx.TransportError as exc:
+                    await connection.aclose()
+                    if attempt == 0 and _retryable(exc, reused, exchange):
+                        continue
+                    raise
+                except BaseException:  # cancelled mid-exchange: the connection is unusable
+                    await connection.aclose()
+                    raise
+                break
+        except BaseException:
+            self._free_slot()
+            raise
+        stream = _AsyncBody(self, origin, connection, exchange, timeouts.get("read"))
+        if exchange.done:
+            await stream.aclose()
+        return _response(exchange, stream)
+
+    async def _take_slot(self, timeout: float | None) -> None:
+        if self._max_connections is None:
+            return
+        if self._slots is None:
+            self._slots = anyio.Semaphore(self._max_connections)
+        try:
+            with anyio.fail_after(timeout):
+                await self._slots.acquire()
+        except TimeoutError as exc:
+            raise httpx.PoolTimeout("no connection slot became free in time") from exc
+
+    def _free_slot(self) -> None:
+        if self._slots is not None:
+            self._slots.release()
+
+    async def _connection(
+        self, origin: Origin, timeouts: dict[str, float | None]
+    ) -> tuple[_Stream, bool]:
+        while True:
+            connection, expired = self._idle.take(origin, time.monotonic())
+            for old in expired:
+                await old.aclose()
+            if connection is None:
+                return await _Stream.connect(origin, timeouts.get("connect")), False
+            if readable(connection.raw):
+                await connection.aclose()
+                continue
+            return connection, True
+
+    async def _done_with(self, origin: Origin, connection: _Stream, reusable: bool) -> None:
+        surplus = [connection]
+        if reusable and not self._closed:
+            surplus = self._idle.put(origin, connection, time.monotonic())
+        self._free_slot()
+        for old in surplus:
+            await old.aclose()
+
+    async def aclose(self) -> None:
+        self._closed = True
+        for connection in self._idle.clear():
+            await connection.aclose()
+
+
+class _AsyncBody(httpx.AsyncByteStream):
+    def __init__(
+        self,
+        transport: AsyncWireTransport,
+        origin: Origin,
+        connection: _Stream,
+        exchange: Exchange,
+        timeout: float | None,
+    ) -> None:
+        self._transport = transport
+        self._origin = origin
+        self._connection: _Stream | None = connection
+        self._exchange = exchange
+        self._timeout = timeout
+
+    async def read(self, max_bytes: int = READ_CHUNK) -> bytes:
+        exchange = self._exchange
+        piece = exchange.buffered(max_bytes)
+        try:
+            while not piece and not exchange.done:
+                if self._connection is None:
+                    raise httpx.StreamClosed()
+                piece = exchange.receive(
+                    await self._connection.recv(exchange.want(max_bytes), self._timeout)
+                )
+        except BaseException:
+            await self._finish(reusable=False)
+            raise
+        if exchange.done:
+            await self.aclose()
+        return piece
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while piece := await self.read():
+            yield piece
+
+    async def _finish(self, *, reusable: bool) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            await self._transport._done_with(self._origin, connection, reusable)
+
+    async def aclose(self) -> None:
+        await self._finish(reusable=self._exchange.done and self._exchange.reusable)
