@@ -189,14 +189,14 @@ class Body:
         pieces = self._history.read(position, size)
         got = sum(len(piece) for piece in pieces)
         while self._wire_pos < position:  # a forward gap short enough to skip on the wire
-            chunk = yield from self._pull()
+            chunk = yield from self._pull(position - self._wire_pos + size)
             excess = self._wire_pos - position
             if excess > 0:
                 piece: bytes | memoryview = memoryview(chunk)[len(chunk) - excess :][:size]
                 pieces.append(piece)
                 got += len(piece)
         while got < size:
-            chunk = yield from self._pull()
+            chunk = yield from self._pull(size - got)
             whole: bytes | memoryview = chunk
             piece = whole if len(chunk) <= size - got else memoryview(chunk)[: size - got]
             pieces.append(piece)
@@ -205,8 +205,9 @@ class Body:
             return pieces[0]
         return b"".join(pieces)
 
-    def _pull(self) -> Flow[bytes]:
-        """The next chunk off the wire (never empty), resuming after transient faults."""
+    def _pull(self, want: int = 0) -> Flow[bytes]:
+        """The next chunk off the wire (never empty, at most ``want`` bytes where the
+        transport can say so), resuming after transient faults."""
         assert self.stop is not None
         chunk: bytes = b""
         while True:
@@ -216,7 +217,7 @@ class Body:
                     # connection broke again) costs an attempt, like a broken body.
                     yield from self._reopen(self._wire_pos)
                 assert self._wire is not None
-                chunk = yield Receive(self._wire)
+                chunk = yield Receive(self._wire, want)
                 if not chunk:
                     raise IncompleteBodyError(
                         f"{self.remote.url}: body ended at byte {self._wire_pos} of"

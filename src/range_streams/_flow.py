@@ -11,7 +11,7 @@ back into the flow at the ``yield``, so a flow can retry.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Generator, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urljoin
@@ -59,15 +59,20 @@ RESEND = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
 
 class Wire:
-    """An open response; ``chunks`` is the driver's (sync or async) raw byte iterator."""
+    """An open response; ``chunks`` is the driver's (sync or async) raw byte iterator,
+    ``read(size)`` (our own transports only) a read of at most ``size`` bytes."""
 
-    __slots__ = ("chunks", "closed", "response")
+    __slots__ = ("chunks", "closed", "read", "response")
 
     def __init__(
-        self, response: httpx.Response, chunks: Iterator[bytes] | AsyncIterator[bytes]
+        self,
+        response: httpx.Response,
+        chunks: Iterator[bytes] | AsyncIterator[bytes],
+        read: Callable[[int], Any] | None = None,
     ) -> None:
         self.response = response
         self.chunks = chunks
+        self.read = read
         self.closed = False
 
 
@@ -83,9 +88,11 @@ class Send:
 
 @dataclass(frozen=True, slots=True)
 class Receive:
-    """The next raw chunk of a wire's body; ``b""`` at its end."""
+    """The next raw chunk of a wire's body; ``b""`` at its end. ``size``: the caller
+    wants at most this many (0: any); a chunk that is exactly a read needs no join."""
 
     wire: Wire
+    size: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,9 +35,19 @@ from anyio.streams.tls import TLSStream
 
 from ._http11 import HEAD_READ, Exchange
 
-__all__ = ["AsyncWireTransport", "IdlePool", "WireTransport", "arm_quickack", "readable"]
+__all__ = [
+    "BODY_EXTENSION",
+    "AsyncWireTransport",
+    "IdlePool",
+    "WireTransport",
+    "arm_quickack",
+    "readable",
+]
 
+# The response extension holding the body stream, whose ``read(size)`` the drivers use.
+BODY_EXTENSION = "range_streams.body"
 READ_CHUNK = 1 << 20  # most bytes one body read asks the socket for
+SMALL_WRITE = 16 * 1024  # writes this small go straight to the kernel's send buffer
 TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)  # Linux only
 
 Origin = tuple[str, str, int]
@@ -150,7 +160,11 @@ def _response(
         head.status_code,
         headers=list(head.headers.raw_items()),
         stream=stream,
-        extensions={"http_version": b"HTTP/" + head.http_version, "reason_phrase": head.reason},
+        extensions={
+            "http_version": b"HTTP/" + head.http_version,
+            "reason_phrase": head.reason,
+            BODY_EXTENSION: stream,
+        },
     )
 
 
@@ -367,7 +381,9 @@ class _Stream:
 
     async def send(self, data: bytes, timeout: float | None) -> None:
         try:
-            if timeout is None:
+            if timeout is None or len(data) <= SMALL_WRITE:
+                # A small write only fills the kernel's buffer: it never waits (and a
+                # deadline costs a cancel scope per request).
                 await self.stream.send(data)
             else:
                 with anyio.fail_after(timeout):
@@ -448,6 +464,11 @@ class AsyncWireTransport(httpx.AsyncBaseTransport):
             return
         if self._slots is None:
             self._slots = anyio.Semaphore(self._max_connections)
+        try:
+            self._slots.acquire_nowait()  # the usual case: no deadline to set up
+            return
+        except anyio.WouldBlock:
+            pass
         try:
             with anyio.fail_after(timeout):
                 await self._slots.acquire()
