@@ -10,6 +10,12 @@ not reduced (the delay is a pipeline, not a stop-and-wait). A new connection cos
 RTT before its first byte is forwarded (the TCP handshake a real link would need).
 Every connection has its own tasks, so concurrent connections never wait for each other.
 
+Timer calibration: asyncio sleeps through epoll, whose timeout has millisecond
+resolution rounded up, so every delayed hop arrived ~0.5-1 ms late and a "20 ms" round
+trip measured ~22 ms. At start-up the proxy measures the median lateness of its own
+sleeps and shortens each wait by it (printed on stderr), so the round trip a client
+measures is the one asked for; run.py prints the round trip it measures.
+
 Delayed ACKs: the proxy terminates TCP, so nginx's peer is the proxy, not the client. The
 proxy re-arms TCP_QUICKACK after each read from the server and sets TCP_NODELAY on both
 sides, so it adds no delayed-ACK/Nagle stall of its own (see README: the nginx trap is
@@ -21,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import random
 import socket
 import sys
 
@@ -90,11 +97,12 @@ async def handle(
     host: str,
     port: int,
     rtt: float,
+    late: float,
 ) -> None:
     _tune(client_w)
     try:
         if rtt > 0:
-            await asyncio.sleep(rtt)  # the handshake a real link would cost
+            await asyncio.sleep(max(0.0, rtt - late))  # the handshake a real link would cost
         server_r, server_w = await asyncio.open_connection(host, port)
     except OSError:
         client_w.close()
@@ -102,8 +110,8 @@ async def handle(
     server_sock = _tune(server_w)
     try:
         await asyncio.gather(
-            pump(client_r, server_w, rtt / 2, None),
-            pump(server_r, client_w, rtt / 2, server_sock),
+            pump(client_r, server_w, max(0.0, rtt / 2 - late), None),
+            pump(server_r, client_w, max(0.0, rtt / 2 - late), server_sock),
         )
     finally:
         for w in (client_w, server_w):
@@ -112,12 +120,32 @@ async def handle(
                 await w.wait_closed()
 
 
+async def lateness(target: float, samples: int = 40) -> float:
+    """The median amount by which a sleep of about ``target`` overshoots here. The
+    targets vary by up to 1 ms, as real waits do: epoll rounds each timeout up to a
+    whole millisecond, which is most of the lateness."""
+    if target <= 0:
+        return 0.0
+    loop = asyncio.get_running_loop()
+    rng = random.Random(0)
+    late = []
+    for _ in range(samples):
+        wait = max(0.0, target - rng.random() * 1e-3)
+        start = loop.time()
+        await asyncio.sleep(wait)
+        late.append(loop.time() - start - wait)
+    late.sort()
+    return max(0.0, late[len(late) // 2])
+
+
 async def serve(upstream: str, rtt_ms: float, port: int) -> None:
     host, _, up_port = upstream.rpartition(":")
     rtt = rtt_ms / 1000.0
+    late = await lateness(rtt / 2)
+    print(f"latency_proxy: sleeps late by {late * 1e3:.2f} ms; waits shortened", file=sys.stderr)
 
     async def on_client(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        await handle(r, w, host, int(up_port), rtt)
+        await handle(r, w, host, int(up_port), rtt, late)
 
     server = await asyncio.start_server(on_client, "127.0.0.1", port, backlog=256)
     bound = server.sockets[0].getsockname()[1]

@@ -60,7 +60,7 @@ class _Runner:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, not {concurrency}")
         self.client = client
-        self.limit = anyio.CapacityLimiter(concurrency)
+        self.concurrency = concurrency
         self.per_host_limit = per_host or concurrency
         self.hosts: dict[str, anyio.CapacityLimiter] = {}
         self.batch = batch
@@ -71,19 +71,26 @@ class _Runner:
         result = FetchResult(index, str(url))
         try:
             checked = check_url(url)
-            host = httpx.URL(checked).netloc.decode("ascii")
-            host_limit = self.hosts.setdefault(host, anyio.CapacityLimiter(self.per_host_limit))
             remote = RemoteState(checked)
             spans = [_absolute(span) for span in spans]
-            async with self.limit, host_limit:
-                flow = read_ranges(remote, spans, self.batch, self.retry, BodyLimits())
-                try:
+            flow = read_ranges(remote, spans, self.batch, self.retry, BodyLimits())
+            try:
+                if self.per_host_limit < self.concurrency:
+                    async with self._host_limit(checked):
+                        result.data = await run_async(self.client, flow)
+                else:  # the workers' number is the only bound: no limiter to pass
                     result.data = await run_async(self.client, flow)
-                finally:
-                    result.requests = remote.requests_sent
+            finally:
+                result.requests = remote.requests_sent
         except Exception as exc:  # the item's error, not the batch's
             result.error = exc
         return result
+
+    def _host_limit(self, url: str) -> anyio.CapacityLimiter:
+        host = httpx.URL(url).netloc.decode("ascii")
+        if host not in self.hosts:
+            self.hosts[host] = anyio.CapacityLimiter(self.per_host_limit)
+        return self.hosts[host]
 
 
 def _absolute(span: tuple[int, int]) -> tuple[int, int]:
@@ -111,12 +118,17 @@ async def as_completed(
     send, receive = anyio.create_memory_object_stream[FetchResult](len(items) or 1)
     try:
         async with anyio.create_task_group() as group:
+            # ``concurrency`` workers share one iterator of the items: a worker whose
+            # item finishes starts the next at once, without a trip through a limiter
+            # (each was a yield to the event loop, which kept all connections in step).
+            pending = iter(enumerate(items))
 
-            async def one(index: int, item: Item) -> None:
-                await send.send(await runner.run(index, item))
+            async def worker() -> None:
+                for index, item in pending:
+                    send.send_nowait(await runner.run(index, item))  # buffer holds all
 
-            for index, item in enumerate(items):
-                group.start_soon(one, index, item)
+            for _ in range(min(concurrency, len(items))):
+                group.start_soon(worker)
             done = 0
             while done < len(items):
                 result = await receive.receive()
