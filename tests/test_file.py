@@ -212,6 +212,35 @@ def test_tarfile_on_the_file_object(
         assert member.read() == expected.extractfile(names[7]).read()  # type: ignore[union-attr]
 
 
+def test_tar_codec_lists_a_small_tar_with_one_request(
+    uvicorn_server: RunningServer, archives: dict[str, bytes]
+) -> None:
+    """No separate request to learn the size: the first response tells it and holds all
+    of a small archive (the listing then reads members from the same response's bytes)."""
+    from range_streams.codecs import TarReader  # noqa: PLC0415
+
+    with rs.open(uvicorn_server.url("pax.tar")) as f:
+        reader = TarReader(f)
+        expected = tarfile.open(fileobj=io.BytesIO(archives["pax.tar"]))
+        assert reader.namelist() == expected.getnames()
+        assert f.requests_sent == 1
+        assert f.known_size == len(archives["pax.tar"])
+
+
+def test_read_at_needs_no_length_first(
+    uvicorn_server: RunningServer, archives: dict[str, bytes]
+) -> None:
+    data = archives["pax.tar"]
+    with rs.open(uvicorn_server.url("pax.tar")) as f:
+        assert f.known_size is None
+        assert f.read_at(100, 200) == data[100:200]
+        assert f.requests_sent == 1
+        with pytest.raises(rs.InvalidRangeError):
+            f.read_at(len(data) - 5, len(data) + 5)
+    with rs.open(uvicorn_server.url("pax.tar")) as f, pytest.raises(rs.InvalidRangeError):
+        f.read_at(len(data) + 10, len(data) + 20)  # wholly past the end, size unknown
+
+
 def test_pillow_on_the_file_object(uvicorn_server: RunningServer, docroot: Path) -> None:
     image_module = pytest.importorskip("PIL.Image")
     image = image_module.new("RGB", (64, 48), (10, 200, 30))

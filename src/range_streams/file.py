@@ -60,6 +60,11 @@ class RangeFile(io.RawIOBase):
         return self._run(self._core.size())  # type: ignore[no-any-return]
 
     @property
+    def known_size(self) -> int | None:
+        """The file's length if a response has told it already, else None (no I/O)."""
+        return self._core.remote.total
+
+    @property
     def requests_sent(self) -> int:
         return self._core.remote.requests_sent
 

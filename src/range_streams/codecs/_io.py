@@ -70,6 +70,15 @@ class ReadAheadWindow:
         return b""
 
 
+def free_size(source: ByteSource) -> int | None:
+    """The source's size when knowing it costs no request; None for a URL whose length
+    no response has told yet (``RangeFile.known_size``). Other sources know it for free."""
+    if hasattr(source, "known_size"):
+        known = source.known_size
+        return known if isinstance(known, int) else None
+    return source.size
+
+
 def advise(source: ByteSource, start: int, stop: int) -> None:
     """Tell a source that can take the hint (``RangeFile.advise``) that ``[start, stop)``
     will be read through in order, so it fetches it in one bounded request."""

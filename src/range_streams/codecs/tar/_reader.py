@@ -13,11 +13,12 @@ see ``_compressed``); ``TarReader.from_compressed`` reads one through once, on r
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
 
 from ..._source import ByteSource
 from .._errors import ArchiveFormatError, MemberNotFoundError, UnsupportedMemberError
-from .._io import CHUNK_SIZE, ReadAheadWindow, SegmentReader, advise
+from .._io import CHUNK_SIZE, ReadAheadWindow, SegmentReader, advise, free_size
 from ._compressed import DEFAULT_MAX_DECOMPRESSED, decompress_whole, detect_compression
 from ._header import BLOCK_SIZE, parse_header
 from ._info import SUPPORTED_TYPES, TarInfo
@@ -45,10 +46,18 @@ class TarReader:
 
     def __init__(self, source: ByteSource, *, read_ahead: int = TAR_READ_AHEAD) -> None:
         self.source = source
-        if source.size <= STREAM_LISTING_LIMIT:
+        size = free_size(source)
+        if size is None or size <= STREAM_LISTING_LIMIT:
             # Hopping a small archive costs a round trip per read-ahead window; one
-            # streaming read of all of it costs one, and about as many bytes.
-            advise(source, 0, source.size)
+            # streaming read of all of it costs one, and about as many bytes. A size
+            # still unknown is not asked for (a request of its own): the first response
+            # tells it, and holds all of a small archive.
+            advise(source, 0, STREAM_LISTING_LIMIT if size is None else size)
+        if size is None:
+            with contextlib.suppress(ValueError):  # shorter than a block: found out below
+                source.read_at(0, BLOCK_SIZE)  # the advised response; it tells the size
+            if source.size > STREAM_LISTING_LIMIT:
+                advise(source, 0, 0)  # too big to read through: hop between headers
         self._window = ReadAheadWindow(source, read_ahead)
         first_block = self._window.read(0, BLOCK_SIZE)
         compression = detect_compression(first_block)
