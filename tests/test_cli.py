@@ -489,6 +489,24 @@ def test_get_tiny_files(server: RunningServer, name: str, tmp_path: Path) -> Non
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # no .part left behind
 
 
+def test_get_from_a_server_without_ranges(
+    server_factory: Callable[..., RunningServer], tmp_path: Path
+) -> None:
+    """No segments and no resume without ranges, but the file still arrives, whole; a
+    leftover partial download is thrown away with a warning, never stitched in."""
+    plain = server_factory("http.server")
+    plain.clear_access_log()
+    target = tmp_path / "sample.bin"
+    _fake_partial(target, plain.url("sample.bin"), SAMPLE, "x", "y")
+    result = run("get", plain.url("sample.bin"), "-o", str(target), "-c", "4")
+    assert result.code == 0, result.err
+    assert "ignores range requests" in result.err
+    assert target.read_bytes() == SAMPLE
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sample.bin"]
+    records = plain.access_records(lambda r: r.target.endswith("sample.bin"), min_count=2)
+    assert len(records) == 2  # the length probe (answered whole), then one plain GET
+
+
 def _validators(url: str) -> tuple[str, str]:
     report = run("info", "--json", url).json()
     return str(report["etag"]), str(report["last_modified"])

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from ranges import Range
 
 from range_streams import InvalidRangeError, OverlapError
+from range_streams._body import History
 from range_streams._errors import ContentRangeError, RangeStreamError
 from range_streams._headers import ContentRange, Validators, parse_content_range, range_header
 from range_streams._ranges import Span, coerce_span, resolve_span
@@ -217,3 +218,35 @@ def test_registry_lookup() -> None:
     assert registry.intersecting(20, 30) == []
     registry.rekey(30, 33)
     assert registry.get(33).value == "r30"
+
+
+# -- History: the bytes kept behind a wire position ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("chunks", "limit", "start", "served"),
+    [
+        # One chunk bigger than the limit: held whole, but only its last `limit` served.
+        ([100_000], 1024, 100_000 - 1024, [(98_976, 10, 10), (10, 10, 0)]),
+        # Small chunks: the front ones dropped once the rest covers the limit.
+        ([400] * 10, 1000, 3000, [(2999, 5, 0), (3000, 5, 5), (3900, 500, 100)]),
+        # The same bytes split differently serve the same window.
+        ([50_000, 50_000], 1024, 100_000 - 1024, [(98_976, 2000, 1024), (50_000, 1, 0)]),
+        ([], 1024, 0, [(0, 1, 0)]),
+        ([5000], 0, 5000, [(4999, 1, 0)]),
+    ],
+)
+def test_history_serves_exactly_the_last_limit_bytes(
+    chunks: list[int], limit: int, start: int, served: list[tuple[int, int, int]]
+) -> None:
+    history = History(limit)
+    history.clear(0)
+    data = bytes(range(256)) * (sum(chunks) // 256 + 1)
+    offset = 0
+    for size in chunks:
+        history.append(data[offset : offset + size])
+        offset += size
+    assert (history.start, history.end) == (start, offset)
+    for position, size, expected in served:
+        got = b"".join(bytes(p) for p in history.read(position, size))
+        assert got == data[position : position + expected]

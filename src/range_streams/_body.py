@@ -52,39 +52,44 @@ class BodyLimits:
 
 
 class History:
-    """The last ``limit`` (or a little more) bytes before a wire position, as the chunks
-    that arrived: appending copies nothing, and whole chunks are dropped from the front."""
+    """The last ``limit`` bytes before a wire position, as the chunks that arrived:
+    appending copies nothing. Whole chunks are dropped from the front once the rest
+    still covers ``limit``; bytes before ``end - limit`` are never served even while
+    their chunk is still held, so what a backward seek costs does not depend on how the
+    kernel happened to split the body (memory stays under ``limit`` + one chunk)."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._chunks: deque[bytes] = deque()
         self._bytes = 0
-        self.start = 0  # file offset of the first byte held
+        self._base = 0  # file offset of the first held chunk's first byte
+        self.start = 0  # file offset of the first byte served
         self.end = 0
 
     def clear(self, position: int) -> None:
         self._chunks.clear()
         self._bytes = 0
-        self.start = self.end = position
+        self._base = self.start = self.end = position
 
     def append(self, chunk: bytes) -> None:
         self.end += len(chunk)
         if self.limit <= 0:
-            self.start = self.end
+            self.clear(self.end)
             return
         self._chunks.append(chunk)
         self._bytes += len(chunk)
         while self._bytes - len(self._chunks[0]) >= self.limit:
             dropped = self._chunks.popleft()
             self._bytes -= len(dropped)
-            self.start += len(dropped)
+            self._base += len(dropped)
+        self.start = max(self._base, self.end - self.limit)
 
     def read(self, position: int, size: int) -> list[bytes | memoryview]:
         """Held bytes from ``position`` on, at most ``size``, as pieces (none if not held)."""
         if not self.start <= position < self.end:
             return []
         pieces: list[bytes | memoryview] = []
-        offset = self.start
+        offset = self._base
         for chunk in self._chunks:
             chunk_end = offset + len(chunk)
             if chunk_end > position and size > 0:

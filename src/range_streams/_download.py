@@ -35,6 +35,7 @@ import httpx
 
 from ._body import Body, BodyLimits, RetryPolicy
 from ._drivers import run_sync
+from ._errors import IncompleteBodyError
 from ._flow import learn_length
 from ._protocol import RemoteState
 from ._ranges import Span
@@ -354,6 +355,8 @@ def download(
     part_path, state_path = part_paths(target)
     remote = RemoteState(check_url(url))
     size = run_sync(client, learn_length(remote))
+    if remote.ranges_ignored:
+        return _download_whole(remote, target, client, progress, on_start, on_restart, rate_limit)
     validators = remote.validators
     current = PartState(
         url=url,
@@ -399,6 +402,71 @@ def download(
         resumed=resumed,
         requests=remote.requests_sent,
         restarted=restarted,
+    )
+
+
+def _download_whole(
+    remote: RemoteState,
+    target: Path,
+    client: httpx.Client,
+    progress: Progress | None,
+    on_start: Callable[[int, int], None] | None,
+    on_restart: Callable[[str], None] | None,
+    rate_limit: float | None,
+) -> DownloadResult:
+    """A server that ignores Range still gets the file downloaded: one plain GET streamed
+    to the part file (bounded memory, the length checked, renamed in one step), only
+    without segments or resuming, which need ranges."""
+    part_path, state_path = part_paths(target)
+    reason = None
+    if part_path.exists() or state_path.exists():
+        reason = "the server ignores range requests, so a partial download cannot resume"
+        if on_restart is not None:
+            on_restart(reason)
+    part_path.unlink(missing_ok=True)
+    state_path.unlink(missing_ok=True)
+    expected = remote.total
+    rate = _rate(rate_limit)
+    never = threading.Event()
+    written = 0
+    request = client.build_request("GET", remote.target, headers={"Accept-Encoding": "identity"})
+    response = client.send(request, stream=True, follow_redirects=True)
+    try:
+        remote.requests_sent += 1
+        response.raise_for_status()
+        encoded = response.headers.get("content-encoding", "identity").lower() != "identity"
+        if on_start is not None:
+            on_start(0, expected or 0)
+        with open(part_path, "wb") as out:
+            # A server that encodes anyway is decoded: the file, not its transfer form.
+            chunks = response.iter_bytes(CHUNK) if encoded else response.iter_raw(CHUNK)
+            for chunk in chunks:
+                if rate is not None:
+                    rate.wait(len(chunk), never)
+                out.write(chunk)
+                written += len(chunk)
+                if progress is not None:
+                    progress(written, max(expected or 0, written))
+            out.flush()
+            os.fsync(out.fileno())
+    finally:
+        response.close()
+    if not encoded and expected is not None and written != expected:
+        part_path.unlink(missing_ok=True)
+        raise IncompleteBodyError(
+            f"{remote.url}: got {written:,} bytes of {expected:,}",
+            expected=expected,
+            received=written,
+            url=remote.url,
+        )
+    os.replace(part_path, target)
+    return DownloadResult(
+        path=target,
+        size=written,
+        fetched=written,
+        resumed=0,
+        requests=remote.requests_sent,
+        restarted=reason,
     )
 
 

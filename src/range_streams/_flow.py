@@ -245,6 +245,7 @@ def learn_length(remote: RemoteState) -> Flow[int]:
         elif status == 200:
             accepted = accept_whole(Span(0, None), headers, remote)
             remaining = accepted.stop
+            remote.ranges_ignored = True
         elif status == 416:
             total = length_from_unsatisfied(headers)
             remote.pin(0 if total is None else total, headers)

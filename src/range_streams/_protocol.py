@@ -58,6 +58,7 @@ class RemoteState:
     suffix_supported: bool | None = None
     multipart_supported: bool | None = None
     max_ranges: int | None = None  # the most ranges one request got answered, if capped
+    ranges_ignored: bool = False  # a ranged request was answered 200 with the whole file
     requests_sent: int = field(default=0, compare=False)
     chunk_size: int | None = field(default=None, compare=False)
 

@@ -324,7 +324,10 @@ class _Body(httpx.SyncByteStream):
         self._timeout = timeout
 
     def read(self, max_bytes: int = READ_CHUNK) -> bytes:
+        """At most ``max_bytes`` (and at most READ_CHUNK: ``recv`` allocates what it is
+        asked for), ``b""`` at the end of the body."""
         exchange = self._exchange
+        max_bytes = min(max_bytes, READ_CHUNK)
         piece = exchange.buffered(max_bytes)
         try:
             while not piece and not exchange.done:
@@ -640,6 +643,7 @@ class _AsyncBody(httpx.AsyncByteStream):
 
     async def read(self, max_bytes: int = READ_CHUNK) -> bytes:
         exchange = self._exchange
+        max_bytes = min(max_bytes, READ_CHUNK)
         piece = exchange.buffered(max_bytes)
         try:
             while not piece and not exchange.done:
