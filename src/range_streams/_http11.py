@@ -151,8 +151,11 @@ class Exchange:
                 if isinstance(event, h11.Data):
                     pieces.append(bytes(event.data))
                 elif isinstance(event, h11.EndOfMessage):
+                    closed = feed and not data
                     self._finish(
-                        clean=self._h11.their_state is h11.DONE and not self._h11.trailing_data[0]
+                        clean=not closed
+                        and self._h11.their_state is h11.DONE
+                        and not self._h11.trailing_data[0]
                     )
                     break
                 elif event is h11.NEED_DATA:

@@ -34,7 +34,7 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 import httpx
-from anyio.streams.tls import TLSStream
+from anyio.streams.tls import TLSAttribute, TLSStream
 
 from ._http11 import HEAD_READ, Exchange
 
@@ -71,6 +71,8 @@ def arm_quickack(sock: Any) -> bool:
 
 def readable(sock: Any) -> bool:
     """Readable while idle (unsolicited bytes, or the peer closed): not reusable."""
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return True
     fileno = sock.fileno()
     if fileno < 0:
         return True
@@ -241,11 +243,11 @@ class WireTransport(httpx.BaseTransport):
         timeouts = _timeouts(request)
         origin = _origin(request.url)
         body = request.read()
-        if self._slots is not None and not self._slots.acquire(timeout=_wait(timeouts.get("pool"))):
+        if self._slots is not None and not self._slots.acquire(timeout=timeouts.get("pool")):
             raise httpx.PoolTimeout("no connection slot became free in time")
         try:
             for attempt in (0, 1):
-                connection, reused = self._connection(origin, timeouts)
+                connection, reused = self._connection(origin, timeouts, fresh=attempt > 0)
                 exchange = _exchange(request, body)
                 try:
                     connection.send(exchange.outgoing, timeouts.get("write"))
@@ -269,19 +271,20 @@ class WireTransport(httpx.BaseTransport):
         return _response(exchange, stream)
 
     def _connection(
-        self, origin: Origin, timeouts: dict[str, float | None]
+        self, origin: Origin, timeouts: dict[str, float | None], fresh: bool
     ) -> tuple[_Socket, bool]:
-        while True:
+        while not fresh:
             with self._lock:
                 connection, expired = self._idle.take(origin, time.monotonic())
             for old in expired:
                 old.close()
             if connection is None:
-                return _Socket.connect(origin, timeouts.get("connect")), False
+                break
             if readable(connection.sock):
                 connection.close()
                 continue
             return connection, True
+        return _Socket.connect(origin, timeouts.get("connect")), False
 
     def _done_with(self, origin: Origin, connection: _Socket, reusable: bool) -> None:
         surplus = [connection]
@@ -302,10 +305,6 @@ class WireTransport(httpx.BaseTransport):
             idle = self._idle.clear()
         for connection in idle:
             connection.close()
-
-
-def _wait(timeout: float | None) -> float:
-    return -1 if timeout is None else timeout
 
 
 class _Body(httpx.SyncByteStream):
@@ -504,6 +503,16 @@ class _LoopSocket:
 _AsyncConnection = _LoopSocket | _Stream
 
 
+def _tls_pending(connection: _AsyncConnection) -> bool:
+    if not isinstance(connection, _Stream):
+        return False
+    ssl_object = connection.stream.extra(TLSAttribute.ssl_object, None)
+    if ssl_object is not None and ssl_object.pending() > 0:
+        return True
+    read_bio = getattr(connection.stream, "_read_bio", None)
+    return read_bio is not None and read_bio.pending > 0
+
+
 def _literal_address(host: str, port: int) -> list[Any]:
     """An IP address needs no resolver: asyncio's getaddrinfo is a thread-pool hop (the
     first one starts the pool, ~10 ms before the first request of a batch)."""
@@ -548,7 +557,7 @@ class AsyncWireTransport(httpx.AsyncBaseTransport):
         await self._take_slot(timeouts.get("pool"))
         try:
             for attempt in (0, 1):
-                connection, reused = await self._connection(origin, timeouts)
+                connection, reused = await self._connection(origin, timeouts, fresh=attempt > 0)
                 exchange = _exchange(request, body)
                 try:
                     await connection.send(exchange.outgoing, timeouts.get("write"))
@@ -597,18 +606,19 @@ class AsyncWireTransport(httpx.AsyncBaseTransport):
             self._slots.release()
 
     async def _connection(
-        self, origin: Origin, timeouts: dict[str, float | None]
+        self, origin: Origin, timeouts: dict[str, float | None], fresh: bool
     ) -> tuple[_AsyncConnection, bool]:
-        while True:
+        while not fresh:
             connection, expired = self._idle.take(origin, time.monotonic())
             for old in expired:
                 await old.aclose()
             if connection is None:
-                return await _connect(origin, timeouts.get("connect")), False
-            if readable(connection.raw):
+                break
+            if readable(connection.raw) or _tls_pending(connection):
                 await connection.aclose()
                 continue
             return connection, True
+        return await _connect(origin, timeouts.get("connect")), False
 
     async def _done_with(
         self, origin: Origin, connection: _AsyncConnection, reusable: bool
