@@ -55,8 +55,10 @@ def test_made_clients_use_our_transports() -> None:
 
 
 @pytest.mark.skipif(_wire.TCP_QUICKACK is None, reason="TCP_QUICKACK is Linux only")
-def test_async_connections_are_armed_too(server_factory, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """Under asyncio the socket is a TransportSocket, not a socket.socket: still armed."""
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_async_connections_are_armed_too(server_factory, monkeypatch, backend) -> None:  # type: ignore[no-untyped-def]
+    """Under asyncio the socket is a TransportSocket, not a socket.socket: still armed.
+    Under trio the connection is an anyio stream: armed too."""
     results: list[bool] = []
     original = _wire.arm_quickack
 
@@ -71,5 +73,5 @@ def test_async_connections_are_armed_too(server_factory, monkeypatch) -> None:  
         async with rs.make_async_client() as client:
             return (await client.get(url)).content
 
-    assert anyio.run(main)
+    assert anyio.run(main, backend=backend)
     assert results and all(results)
