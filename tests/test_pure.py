@@ -220,24 +220,31 @@ def test_registry_lookup() -> None:
     assert registry.get(33).value == "r30"
 
 
-# -- History: the bytes kept behind a wire position ---------------------------------------
+# -- History: the bytes pulled off the wire, kept for the reader ---------------------------
 
 
 @pytest.mark.parametrize(
-    ("chunks", "limit", "start", "served"),
+    ("chunks", "limit", "consumed", "start", "served"),
     [
-        # One chunk bigger than the limit: held whole, but only its last `limit` served.
-        ([100_000], 1024, 100_000 - 1024, [(98_976, 10, 10), (10, 10, 0)]),
-        # Small chunks: the front ones dropped once the rest covers the limit.
-        ([400] * 10, 1000, 3000, [(2999, 5, 0), (3000, 5, 5), (3900, 500, 100)]),
-        # The same bytes split differently serve the same window.
-        ([50_000, 50_000], 1024, 100_000 - 1024, [(98_976, 2000, 1024), (50_000, 1, 0)]),
-        ([], 1024, 0, [(0, 1, 0)]),
-        ([5000], 0, 5000, [(4999, 1, 0)]),
+        # One chunk bigger than the limit, read through: only its last `limit` served.
+        ([100_000], 1024, 100_000, 98_976, [(98_976, 10, 10), (10, 10, 0)]),
+        # ... but bytes the reader has not reached yet are always served.
+        ([100_000], 1024, 10, 0, [(10, 5, 5), (99_000, 10, 10), (0, 3, 3)]),
+        ([100_000], 1024, 5000, 3976, [(3975, 1, 0), (3976, 1, 1), (60_000, 4, 4)]),
+        # Small chunks: the same window whatever the split, front chunks dropped.
+        ([400] * 10, 1000, 4000, 3000, [(2999, 5, 0), (3000, 5, 5), (3900, 500, 100)]),
+        ([50_000, 50_000], 1024, 100_000, 98_976, [(98_976, 2000, 1024), (50_000, 1, 0)]),
+        ([], 1024, 0, 0, [(0, 1, 0)]),
+        # No history at all: only what is not read yet.
+        ([5000], 0, 4000, 4000, [(3999, 1, 0), (4000, 1000, 1000)]),
     ],
 )
-def test_history_serves_exactly_the_last_limit_bytes(
-    chunks: list[int], limit: int, start: int, served: list[tuple[int, int, int]]
+def test_history_serves_the_unread_and_the_last_limit_bytes(
+    chunks: list[int],
+    limit: int,
+    consumed: int,
+    start: int,
+    served: list[tuple[int, int, int]],
 ) -> None:
     history = History(limit)
     history.clear(0)
@@ -246,6 +253,7 @@ def test_history_serves_exactly_the_last_limit_bytes(
     for size in chunks:
         history.append(data[offset : offset + size])
         offset += size
+    history.consume(consumed)
     assert (history.start, history.end) == (start, offset)
     for position, size, expected in served:
         got = b"".join(bytes(p) for p in history.read(position, size))

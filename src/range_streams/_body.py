@@ -52,37 +52,34 @@ class BodyLimits:
 
 
 class History:
-    """The last ``limit`` bytes before a wire position, as the chunks that arrived:
-    appending copies nothing. Whole chunks are dropped from the front once the rest
-    still covers ``limit``; bytes before ``end - limit`` are never served even while
-    their chunk is still held, so what a backward seek costs does not depend on how the
-    kernel happened to split the body (memory stays under ``limit`` + one chunk)."""
+    """Bytes already pulled off the wire, as the chunks that arrived (appending copies
+    nothing): all those the reader has not reached yet, and the last ``limit`` bytes
+    behind the furthest point it has read to (``consume``), for backward seeks. What is
+    served does not depend on how the kernel or the transport split the body; memory
+    stays under ``limit`` + the unread part of the last chunk."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._chunks: deque[bytes] = deque()
-        self._bytes = 0
         self._base = 0  # file offset of the first held chunk's first byte
+        self._consumed = 0  # the furthest offset the reader has read to
         self.start = 0  # file offset of the first byte served
         self.end = 0
 
     def clear(self, position: int) -> None:
         self._chunks.clear()
-        self._bytes = 0
-        self._base = self.start = self.end = position
+        self._base = self._consumed = self.start = self.end = position
 
     def append(self, chunk: bytes) -> None:
-        self.end += len(chunk)
-        if self.limit <= 0:
-            self.clear(self.end)
-            return
         self._chunks.append(chunk)
-        self._bytes += len(chunk)
-        while self._bytes - len(self._chunks[0]) >= self.limit:
-            dropped = self._chunks.popleft()
-            self._bytes -= len(dropped)
-            self._base += len(dropped)
-        self.start = max(self._base, self.end - self.limit)
+        self.end += len(chunk)
+
+    def consume(self, position: int) -> None:
+        """The reader has read up to ``position``: older bytes beyond ``limit`` go."""
+        self._consumed = max(self._consumed, min(position, self.end))
+        self.start = max(self.start, self._consumed - max(self.limit, 0))
+        while self._chunks and self._base + len(self._chunks[0]) <= self.start:
+            self._base += len(self._chunks.popleft())
 
     def read(self, position: int, size: int) -> list[bytes | memoryview]:
         """Held bytes from ``position`` on, at most ``size``, as pieces (none if not held)."""
@@ -141,6 +138,11 @@ class Body:
             self._history.clear(span.start)
 
     @property
+    def bounded(self) -> bool:
+        """Whether the body on the wire ends at ``stop`` (not a whole-file 200 that runs on)."""
+        return self.stop is not None and self._wire_stop <= self.stop
+
+    @property
     def is_open(self) -> bool:
         return self._wire is not None and not self._wire.closed
 
@@ -160,6 +162,13 @@ class Body:
             raise StreamClosedError("read from a closed range response")
         if self.start is None:
             self._take((yield from open_span(self.remote, self.span, clip=self.clip)))
+
+    def send_now(self) -> Flow[None]:
+        """Send this body's request if it has not gone out yet (it otherwise goes with
+        the first read), so that a request made after it is second in line."""
+        yield from self.open()
+        if not self._sent and self._wire is None and self.start is not None:
+            yield from self._reopen(self.start)
 
     def _reopen(self, position: int) -> Flow[None]:
         """A fresh request for ``[position, stop)``: a resume (If-Range) once one was sent."""
@@ -206,6 +215,7 @@ class Body:
             piece = whole if len(chunk) <= size - got else memoryview(chunk)[: size - got]
             pieces.append(piece)
             got += len(piece)
+        self._history.consume(position + got)
         if len(pieces) == 1 and isinstance(pieces[0], bytes):
             return pieces[0]
         return b"".join(pieces)

@@ -6,6 +6,7 @@ do is "execute the command, hand back the result or the exception".
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
 from collections.abc import AsyncIterator
@@ -15,19 +16,38 @@ from typing import Any, TypeVar
 import anyio
 import httpx
 
-from ._flow import Close, Command, Flow, Gather, Receive, Send, Sleep, Wire
+from ._flow import (
+    Close,
+    Command,
+    Discard,
+    Flow,
+    Gather,
+    Join,
+    Receive,
+    Send,
+    Sleep,
+    Spawn,
+    Spawned,
+    Wire,
+)
 from ._transport import quickack
 from ._wire import BODY_EXTENSION
+from ._wire import asyncio_running as _asyncio_running
 
 __all__ = ["run_async", "run_sync"]
 
 T = TypeVar("T")
 
 
-def run_sync(client: httpx.Client, flow: Flow[T]) -> T:
+# Threads for spawned flows (a request kept in flight ahead of a sequential reader).
+_AHEAD = ThreadPoolExecutor(max_workers=32, thread_name_prefix="range-streams-ahead")
+
+
+def run_sync(client: httpx.Client, flow: Flow[T], opened: list[Wire] | None = None) -> T:
+    """Run ``flow`` to its end; ``opened`` collects the wires it opened."""
     result: Any = None
     error: BaseException | None = None
-    opened: list[Wire] = []
+    opened = [] if opened is None else opened
     while True:
         try:
             command = flow.throw(error) if error is not None else flow.send(result)
@@ -35,7 +55,7 @@ def run_sync(client: httpx.Client, flow: Flow[T]) -> T:
             return stop.value  # type: ignore[no-any-return]
         error = None
         try:
-            result = _execute_sync(client, command)
+            result = _execute_sync(client, command, opened)
         except Exception as exc:  # handed to the flow, which decides
             result, error = None, exc
         except BaseException:
@@ -48,14 +68,18 @@ def run_sync(client: httpx.Client, flow: Flow[T]) -> T:
 
 
 def _abandon_sync(flow: Flow[Any], opened: list[Wire]) -> None:
-    for wire in opened:
-        if not wire.closed:
-            wire.closed = True
-            wire.response.close()
+    _close_all(opened)
     flow.close()
 
 
-def _execute_sync(client: httpx.Client, command: Command) -> Any:
+def _close_all(wires: list[Wire]) -> None:
+    for wire in wires:
+        if not wire.closed:
+            wire.closed = True
+            wire.response.close()
+
+
+def _execute_sync(client: httpx.Client, command: Command, opened: list[Wire]) -> Any:
     if isinstance(command, Receive):
         if command.size and command.wire.read is not None:
             return command.wire.read(command.size)
@@ -71,6 +95,19 @@ def _execute_sync(client: httpx.Client, command: Command) -> Any:
         command.wire.closed = True
         command.wire.response.close()
         return None
+    if isinstance(command, Spawn):
+        spawned = Spawned(command.flow)
+        spawned.job = _AHEAD.submit(run_sync, client, command.flow, spawned.opened)
+        return spawned
+    if isinstance(command, Join):
+        try:
+            return command.spawned.job.result()
+        finally:
+            opened.extend(command.spawned.opened)  # ours now: closed if we are interrupted
+    if isinstance(command, Discard):
+        # Not waited for: the wires are closed whenever the flow gets its answer.
+        command.spawned.job.add_done_callback(lambda _: _close_all(command.spawned.opened))
+        return None
     if isinstance(command, Gather):
         if len(command.flows) == 1:  # nothing to overlap: no thread
             return [run_sync(client, command.flows[0])]
@@ -83,10 +120,13 @@ def _execute_sync(client: httpx.Client, command: Command) -> Any:
     return None
 
 
-async def run_async(client: httpx.AsyncClient, flow: Flow[T]) -> T:
+async def run_async(
+    client: httpx.AsyncClient, flow: Flow[T], opened: list[Wire] | None = None
+) -> T:
+    """Run ``flow`` to its end; ``opened`` collects the wires it opened."""
     result: Any = None
     error: BaseException | None = None
-    opened: list[Wire] = []
+    opened = [] if opened is None else opened
     while True:
         try:
             command = flow.throw(error) if error is not None else flow.send(result)
@@ -94,7 +134,7 @@ async def run_async(client: httpx.AsyncClient, flow: Flow[T]) -> T:
             return stop.value  # type: ignore[no-any-return]
         error = None
         try:
-            result = await _execute_async(client, command)
+            result = await _execute_async(client, command, opened)
         except Exception as exc:
             result, error = None, exc
         except BaseException:
@@ -111,7 +151,7 @@ async def run_async(client: httpx.AsyncClient, flow: Flow[T]) -> T:
             opened.append(result)
 
 
-async def _execute_async(client: httpx.AsyncClient, command: Command) -> Any:
+async def _execute_async(client: httpx.AsyncClient, command: Command, opened: list[Wire]) -> Any:
     if isinstance(command, Receive):
         if command.size and command.wire.read is not None:
             return await command.wire.read(command.size)
@@ -129,6 +169,22 @@ async def _execute_async(client: httpx.AsyncClient, command: Command) -> Any:
     if isinstance(command, Close):
         command.wire.closed = True
         await command.wire.response.aclose()
+        return None
+    if isinstance(command, Spawn):
+        spawned = Spawned(command.flow)
+        if _asyncio_running():  # under trio the flow runs when joined: nothing ahead
+            spawned.job = asyncio.ensure_future(run_async(client, command.flow, spawned.opened))
+        return spawned
+    if isinstance(command, Join):
+        spawned = command.spawned
+        try:
+            if spawned.job is None:
+                return await run_async(client, spawned.flow, spawned.opened)
+            return await spawned.job
+        finally:
+            opened.extend(spawned.opened)
+    if isinstance(command, Discard):
+        await _discard(command.spawned)
         return None
     if isinstance(command, Gather):
         return await _gather(client, command)
@@ -164,6 +220,22 @@ async def _gather(client: httpx.AsyncClient, command: Gather) -> list[Any]:
 def _url(url: str) -> httpx.URL:
     """Parsed once: httpx would parse the same string twice per request (~60 us each)."""
     return httpx.URL(url)
+
+
+async def _discard(spawned: Spawned) -> None:
+    job = spawned.job
+    if job is None:
+        spawned.flow.close()
+    elif not job.done():
+        job.cancel()  # run_async closes what it opened, shielded
+    else:
+        if not job.cancelled():
+            job.exception()  # retrieved: an unwanted failure is not reported as lost
+        with anyio.CancelScope(shield=True):
+            for wire in spawned.opened:
+                if not wire.closed:
+                    wire.closed = True
+                    await wire.response.aclose()
 
 
 def _reader(response: httpx.Response, command: Send) -> Any:

@@ -13,19 +13,22 @@ the directory fits and two when it does not.
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Sequence
 
 from ._batch import BatchPolicy, read_ranges
 from ._body import Body, BodyLimits, RetryPolicy
 from ._cache import SpanCache
 from ._errors import InvalidRangeError, RangeNotSatisfiableError, StreamClosedError
-from ._flow import Flow, learn_length
+from ._flow import Discard, Flow, Join, Spawn, Spawned, learn_length, open_span
 from ._protocol import RemoteState
 from ._ranges import Span, coerce_span, resolve_span
 from ._strategies import ExactReads, Readahead, ReadStrategy
 from ._stream_core import check_url
 
 __all__ = ["FileCore", "FileOptions"]
+
+logger = logging.getLogger("range_streams")
 
 _ADVISED = ExactReads()  # an advised span is streamed, never cached whole
 
@@ -64,6 +67,7 @@ class FileCore:
         self._body: Body | None = None
         self._last_end: int | None = None
         self._advised: tuple[int, int] | None = None
+        self._ahead: tuple[Span, Spawned] | None = None  # the next window, requested early
 
     def _check(self) -> None:
         if self.closed:
@@ -175,6 +179,9 @@ class FileCore:
                 if body is None:
                     continue  # the strategy put the span in the cache
                 assert body.stop is not None
+                if sequential and self._wants_ahead(body):
+                    yield from body.send_now()  # this window's request first, then the next
+                    yield from self._request_ahead(body, size)
                 try:
                     piece = yield from body.read_at(at, min(want, body.stop - at))
                 except RangeNotSatisfiableError:
@@ -204,11 +211,66 @@ class FileCore:
         past ``stop``. Like ``posix_fadvise(SEQUENTIAL)``, a hint: reads stay correct."""
         self._advised = (start, stop) if start < stop else None
 
+    def _wants_ahead(self, body: Body) -> bool:
+        """Whether ``body`` is a big sequential window with more of the file after it and
+        nothing requested ahead of it yet."""
+        ahead_from = getattr(self.options.strategy, "ahead_from", 0)
+        total = self.remote.total
+        return not (
+            self._ahead is not None
+            or not ahead_from
+            or body is not self._body
+            or total is None
+            or body.start is None
+            or body.stop is None
+            or body.stop >= total
+            or body.stop - body.start < ahead_from
+            or not body.bounded
+            or self._advised is not None
+        )
+
+    def _request_ahead(self, body: Body, read_size: int) -> Flow[None]:
+        """Request the window after ``body`` on another connection while ``body`` is read,
+        so its first bytes are there when this one ends (no round trip in between)."""
+        if not self._wants_ahead(body):  # the body's request may have told the total
+            return
+        total = self.remote.total
+        assert body.stop is not None and total is not None
+        start, stop = self.options.strategy.plan(body.stop, read_size, total, True)
+        span = Span(start, stop)
+        self._ahead = (span, (yield Spawn(open_span(self.remote, span))))
+
+    def _take_ahead(self, position: int) -> Flow[Body | None]:
+        """The window requested ahead if the read is where it starts (else it is let go)."""
+        if self._ahead is None:
+            return None
+        span, spawned = self._ahead
+        self._ahead = None
+        assert span.stop is not None
+        if not span.start <= position <= min(span.start + self.options.limits.skip, span.stop - 1):
+            yield Discard(spawned)
+            return None
+        if self._body is not None:
+            yield from self._body.release(self._drain_limit())
+            self._body = None
+        try:
+            opened = yield Join(spawned)
+        except Exception as exc:  # a fresh request below meets the fault again, or not
+            logger.debug("%s: the request made ahead failed (%r); asking again", self.url, exc)
+            return None
+        self._body = Body(
+            self.remote, span, opened=opened, retry=self.options.retry, limits=self.options.limits
+        )
+        return self._body
+
     def _fetch(self, position: int, size: int, sequential: bool) -> Flow[Body | None]:
         strategy = self.options.strategy
         total = self.remote.total
         if total is not None and position >= total:
             return self._empty_body(position)
+        ahead = yield from self._take_ahead(position)
+        if ahead is not None:
+            return ahead
         advised = self._advised
         if advised is not None and advised[0] <= position < advised[1]:
             start, stop = position, advised[1] if total is None else min(advised[1], total)
@@ -251,6 +313,9 @@ class FileCore:
             return
         self.closed = True
         self.cache.clear()
+        if self._ahead is not None:
+            yield Discard(self._ahead[1])
+            self._ahead = None
         if self._body is not None:
             yield from self._body.close()
             self._body = None

@@ -38,11 +38,15 @@ from ._ranges import Span
 
 __all__ = [
     "Close",
+    "Discard",
     "Flow",
+    "Join",
     "Opened",
     "Receive",
     "Send",
     "Sleep",
+    "Spawn",
+    "Spawned",
     "Wire",
     "learn_length",
     "open_span",
@@ -114,7 +118,41 @@ class Gather:
     limit: int
 
 
-Command = Send | Receive | Close | Sleep | Gather
+class Spawned:
+    """A flow started by ``Spawn``: the driver's job for it, and the wires it opened
+    (which whoever joins it takes over, and which ``Discard`` closes)."""
+
+    __slots__ = ("flow", "job", "opened")
+
+    def __init__(self, flow: Generator[Any, Any, Any]) -> None:
+        self.flow = flow
+        self.job: Any = None  # a Future (sync), a Task (asyncio) or None (run when joined)
+        self.opened: list[Wire] = []
+
+
+@dataclass(frozen=True, slots=True)
+class Spawn:
+    """Start ``flow`` now and carry on: a request kept in flight ahead of the reader.
+    Returns a ``Spawned``, which must be either joined or discarded."""
+
+    flow: Generator[Any, Any, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    """Wait for a spawned flow: its result, or its exception raised here."""
+
+    spawned: Spawned
+
+
+@dataclass(frozen=True, slots=True)
+class Discard:
+    """A spawned flow's result is not wanted: stop it, close what it opened."""
+
+    spawned: Spawned
+
+
+Command = Send | Receive | Close | Sleep | Gather | Spawn | Join | Discard
 Flow = Generator[Command, Any, T]
 
 

@@ -12,7 +12,10 @@ cache, or stream it through one open response with bounded history).
   the previous one doubles the window, up to ``max_window``, so a sequential read runs
   on a few large responses at line rate while a random read never over-reads more than
   a block. Every response is bounded, so each connection is drained and reused rather
-  than dropped (a dropped connection costs a new handshake: one more round trip).
+  than dropped (a dropped connection costs a new handshake: one more round trip). Once
+  a window is ``ahead_from`` bytes or more, the next window is requested while this one
+  is still being read, on a second connection, so the reader never waits a round trip
+  at a window's end.
 """
 
 from __future__ import annotations
@@ -72,6 +75,7 @@ class BlockCache:
 class Readahead:
     block_size: int = DEFAULT_BLOCK
     max_window: int = 64 << 20
+    ahead_from: int = 1 << 20  # windows this big have the next one requested ahead; 0: never
     keep: bool = False
     _window: int = field(default=0, repr=False)
 

@@ -44,6 +44,7 @@ __all__ = [
     "IdlePool",
     "WireTransport",
     "arm_quickack",
+    "asyncio_running",
     "readable",
 ]
 
@@ -524,7 +525,7 @@ def _literal_address(host: str, port: int) -> list[Any]:
     return [(family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (host, port))]
 
 
-def _asyncio_running() -> bool:
+def asyncio_running() -> bool:
     """Whether this task runs on asyncio (under trio there is no running asyncio loop)."""
     try:
         asyncio.get_running_loop()
@@ -534,7 +535,7 @@ def _asyncio_running() -> bool:
 
 
 async def _connect(origin: Origin, timeout: float | None) -> _AsyncConnection:
-    if origin[0] == "http" and _asyncio_running():
+    if origin[0] == "http" and asyncio_running():
         return await _LoopSocket.connect(origin, timeout)
     return await _Stream.connect(origin, timeout)
 
