@@ -115,13 +115,18 @@ def key(span: tuple[int, int]) -> str:
     return f"bytes={span[0]}-{span[1] - 1}"
 
 
+def ahead_file(client: httpx.Client, ahead_from: int = MIB) -> rs.RangeFile:
+    options = rs.FileOptions(strategy=rs.Readahead(ahead_from=ahead_from))
+    return rs.RangeFile(URL, client, options)
+
+
 def read_all(f: rs.RangeFile, size: int = MIB) -> bytes:
     return b"".join(iter(lambda: f.read(size), b""))
 
 
 def test_the_next_window_is_requested_before_this_one_ends() -> None:
     tracker = Tracker(FakeServer(DATA), hold=True)
-    with httpx.Client(transport=tracker) as client, rs.open(URL, client=client) as f:
+    with httpx.Client(transport=tracker) as client, ahead_file(client) as f:
         assert read_all(f) == DATA
     spans = tracker.sent()
     assert spans[0][0] == 0 and spans[-1][1] == len(DATA)
@@ -132,11 +137,24 @@ def test_the_next_window_is_requested_before_this_one_ends() -> None:
         if tracker.index("send", key(following)) < tracker.index("done", key(this))
     ]
     # Every sequential window (all but the first, a random read) of at least ahead_from
-    # (1 MiB) had its successor asked for before it was read to its end.
+    # (1 MiB here; 8 MiB by default) had its successor asked for before its end was read.
     assert [this for this, _ in ahead] == [s for s in spans[1:-1] if s[1] - s[0] >= MIB]
     assert len(ahead) >= 4
     closes = [k for kind, k in tracker.events if kind == "close"]
     assert sorted(closes) == sorted(key(s) for s in spans)  # nothing left open
+
+
+def test_by_default_only_windows_of_8_mib_have_the_next_requested_ahead() -> None:
+    """A zip member or a small file read through never pays for a window it will not
+    read: the request ahead starts once windows reach 8 MiB."""
+    assert rs.Readahead().ahead_from == 8 * MIB
+    tracker = Tracker(FakeServer(DATA))
+    with httpx.Client(transport=tracker) as client, rs.open(URL, client=client) as f:
+        for _ in range(6):
+            f.read(MIB)
+        f.seek(0)
+        f.read(10)
+    assert all(stop <= 6 * MIB for _, stop in tracker.sent()[:-1])
 
 
 def test_no_window_ahead_when_disabled_or_for_random_reads() -> None:
@@ -149,7 +167,7 @@ def test_no_window_ahead_when_disabled_or_for_random_reads() -> None:
         assert tracker.index("done", key(this)) < tracker.index("send", key(following))
 
     tracker = Tracker(FakeServer(DATA))
-    with httpx.Client(transport=tracker) as client, rs.open(URL, client=client) as f:
+    with httpx.Client(transport=tracker) as client, ahead_file(client) as f:
         for offset in (5 * MIB, 1 * MIB, 17 * MIB, 9 * MIB):
             f.seek(offset)
             assert f.read(4096) == DATA[offset : offset + 4096]
@@ -158,7 +176,7 @@ def test_no_window_ahead_when_disabled_or_for_random_reads() -> None:
 
 def test_a_window_requested_ahead_and_not_wanted_is_closed_unread() -> None:
     tracker = Tracker(FakeServer(DATA))
-    with httpx.Client(transport=tracker) as client, rs.open(URL, client=client) as f:
+    with httpx.Client(transport=tracker) as client, ahead_file(client) as f:
         for _ in range(4):
             f.read(MIB)
         spans = tracker.sent()
@@ -173,7 +191,7 @@ def test_a_window_requested_ahead_and_not_wanted_is_closed_unread() -> None:
 def test_closing_the_file_closes_the_window_requested_ahead() -> None:
     tracker = Tracker(FakeServer(DATA))
     with httpx.Client(transport=tracker) as client:
-        f = rs.open(URL, client=client)
+        f = ahead_file(client)
         for _ in range(4):
             f.read(MIB)
         f.close()
@@ -184,7 +202,7 @@ def test_closing_the_file_closes_the_window_requested_ahead() -> None:
 
 def test_a_failed_request_ahead_is_asked_again() -> None:
     tracker = Tracker(FakeServer(DATA), fail={4 * MIB})
-    with httpx.Client(transport=tracker) as client, rs.open(URL, client=client) as f:
+    with httpx.Client(transport=tracker) as client, ahead_file(client) as f:
         assert read_all(f) == DATA
     starts = [start for start, _ in tracker.sent()]
     assert starts.count(4 * MIB) == 2  # the 503 ahead, then asked again when reached
@@ -196,7 +214,7 @@ def test_async_sequential_read_is_exact_and_leaves_nothing_open(backend: str) ->
 
     async def main() -> bytes:
         async with httpx.AsyncClient(transport=tracker) as client:
-            f = rs.open_async(URL, client=client)
+            f = rs.open_async(URL, client=client, strategy=rs.Readahead(ahead_from=MIB))
             pieces = []
             while piece := await f.read(MIB):
                 pieces.append(piece)

@@ -75,7 +75,7 @@ class BlockCache:
 class Readahead:
     block_size: int = DEFAULT_BLOCK
     max_window: int = 64 << 20
-    ahead_from: int = 1 << 20  # windows this big have the next one requested ahead; 0: never
+    ahead_from: int = 8 << 20  # windows this big have the next one requested ahead; 0: never
     keep: bool = False
     _window: int = field(default=0, repr=False)
 
