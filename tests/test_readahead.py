@@ -116,7 +116,8 @@ def key(span: tuple[int, int]) -> str:
 
 
 def ahead_file(client: httpx.Client, ahead_from: int = MIB) -> rs.RangeFile:
-    options = rs.FileOptions(strategy=rs.Readahead(ahead_from=ahead_from))
+    # In memory a request waits microseconds: ahead_min_wait=0 asks ahead anyway.
+    options = rs.FileOptions(strategy=rs.Readahead(ahead_from=ahead_from, ahead_min_wait=0))
     return rs.RangeFile(URL, client, options)
 
 
@@ -149,12 +150,25 @@ def test_by_default_only_windows_of_8_mib_have_the_next_requested_ahead() -> Non
     read: the request ahead starts once windows reach 8 MiB."""
     assert rs.Readahead().ahead_from == 8 * MIB
     tracker = Tracker(FakeServer(DATA))
-    with httpx.Client(transport=tracker) as client, rs.open(URL, client=client) as f:
+    strategy = rs.Readahead(ahead_min_wait=0)
+    with httpx.Client(transport=tracker) as c, rs.open(URL, client=c, strategy=strategy) as f:
         for _ in range(6):
             f.read(MIB)
         f.seek(0)
         f.read(10)
     assert all(stop <= 6 * MIB for _, stop in tracker.sent()[:-1])
+
+
+def test_no_window_ahead_on_a_quick_link() -> None:
+    """Requests that wait less than ahead_min_wait (1 ms by default) for their answer are
+    on a link too quick for a second connection to pay: none is made."""
+    tracker = Tracker(FakeServer(DATA))
+    options = rs.FileOptions(strategy=rs.Readahead(ahead_from=MIB, ahead_min_wait=60.0))
+    with httpx.Client(transport=tracker) as client, rs.RangeFile(URL, client, options) as f:
+        assert read_all(f) == DATA
+    spans = tracker.sent()
+    for this, following in itertools.pairwise(spans):
+        assert tracker.index("done", key(this)) < tracker.index("send", key(following))
 
 
 def test_no_window_ahead_when_disabled_or_for_random_reads() -> None:
@@ -214,7 +228,8 @@ def test_async_sequential_read_is_exact_and_leaves_nothing_open(backend: str) ->
 
     async def main() -> bytes:
         async with httpx.AsyncClient(transport=tracker) as client:
-            f = rs.open_async(URL, client=client, strategy=rs.Readahead(ahead_from=MIB))
+            strategy = rs.Readahead(ahead_from=MIB, ahead_min_wait=0)
+            f = rs.open_async(URL, client=client, strategy=strategy)
             pieces = []
             while piece := await f.read(MIB):
                 pieces.append(piece)

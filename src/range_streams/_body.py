@@ -129,6 +129,7 @@ class Body:
         self._history = History(self.limits.history)  # the bytes just before _wire_pos
         self._attempts = 0
         self._sent = False
+        self.request_wait = 0.0  # how long its last request waited for the headers
         if opened is not None:
             self._take(opened)
         elif span.is_absolute:
@@ -151,6 +152,8 @@ class Body:
             self.start = opened.start if self.start is None else self.start
             self.stop = opened.stop
         self._wire = opened.wire
+        if opened.wire is not None:
+            self.request_wait = opened.wire.waited
         self._wire_pos = opened.start
         self._wire_stop = opened.wire_stop
         self._history.clear(opened.start)

@@ -86,11 +86,14 @@ def _execute_sync(client: httpx.Client, command: Command, opened: list[Wire]) ->
         return next(command.wire.chunks, b"")  # type: ignore[arg-type]
     if isinstance(command, Send):
         request = client.build_request(command.method, _url(command.url), headers=command.headers)
+        started = time.perf_counter()
         response = client.send(request, stream=True, follow_redirects=False)
+        waited = time.perf_counter() - started
         quickack(response)  # a no-op on our own clients' sockets, which re-arm per read
         if _preloaded(response):
-            return Wire(response, iter((response.content,)))
-        return Wire(response, response.iter_raw(command.chunk_size), _reader(response, command))
+            return Wire(response, iter((response.content,)), waited=waited)
+        chunks = response.iter_raw(command.chunk_size)
+        return Wire(response, chunks, _reader(response, command), waited)
     if isinstance(command, Close):
         command.wire.closed = True
         command.wire.response.close()
@@ -161,11 +164,14 @@ async def _execute_async(client: httpx.AsyncClient, command: Command, opened: li
             return b""
     if isinstance(command, Send):
         request = client.build_request(command.method, _url(command.url), headers=command.headers)
+        started = time.perf_counter()
         response = await client.send(request, stream=True, follow_redirects=False)
+        waited = time.perf_counter() - started
         quickack(response)
         if _preloaded(response):
-            return Wire(response, _aiter_once(response.content))
-        return Wire(response, response.aiter_raw(command.chunk_size), _reader(response, command))
+            return Wire(response, _aiter_once(response.content), waited=waited)
+        chunks = response.aiter_raw(command.chunk_size)
+        return Wire(response, chunks, _reader(response, command), waited)
     if isinstance(command, Close):
         command.wire.closed = True
         await command.wire.response.aclose()

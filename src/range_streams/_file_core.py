@@ -234,6 +234,8 @@ class FileCore:
         so its first bytes are there when this one ends (no round trip in between)."""
         if not self._wants_ahead(body):  # the body's request may have told the total
             return
+        if body.request_wait < getattr(self.options.strategy, "ahead_min_wait", 0.0):
+            return  # a quick link: a second connection costs more than the wait it saves
         total = self.remote.total
         assert body.stop is not None and total is not None
         start, stop = self.options.strategy.plan(body.stop, read_size, total, True)

@@ -66,17 +66,19 @@ class Wire:
     """An open response; ``chunks`` is the driver's (sync or async) raw byte iterator,
     ``read(size)`` (our own transports only) a read of at most ``size`` bytes."""
 
-    __slots__ = ("chunks", "closed", "read", "response")
+    __slots__ = ("chunks", "closed", "read", "response", "waited")
 
     def __init__(
         self,
         response: httpx.Response,
         chunks: Iterator[bytes] | AsyncIterator[bytes],
         read: Callable[[int], Any] | None = None,
+        waited: float = 0.0,
     ) -> None:
         self.response = response
         self.chunks = chunks
         self.read = read
+        self.waited = waited  # seconds from sending the request to its response's headers
         self.closed = False
 
 

@@ -13,9 +13,10 @@ cache, or stream it through one open response with bounded history).
   on a few large responses at line rate while a random read never over-reads more than
   a block. Every response is bounded, so each connection is drained and reused rather
   than dropped (a dropped connection costs a new handshake: one more round trip). Once
-  a window is ``ahead_from`` bytes or more, the next window is requested while this one
-  is still being read, on a second connection, so the reader never waits a round trip
-  at a window's end.
+  a window is ``ahead_from`` bytes or more and a request waits ``ahead_min_wait`` or
+  more for its answer, the next window is requested while this one is still being
+  read, on a second connection, so the reader never waits a round trip at a window's
+  end.
 """
 
 from __future__ import annotations
@@ -76,6 +77,9 @@ class Readahead:
     block_size: int = DEFAULT_BLOCK
     max_window: int = 64 << 20
     ahead_from: int = 8 << 20  # windows this big have the next one requested ahead; 0: never
+    # ... when a request waits this long for its answer: on a quick link a second
+    # connection costs more than the wait it saves (measured: benchmarks/README.md).
+    ahead_min_wait: float = 0.001
     keep: bool = False
     _window: int = field(default=0, repr=False)
 
