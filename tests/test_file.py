@@ -300,6 +300,7 @@ operations = st.lists(
     st.one_of(
         st.tuples(st.just("seek"), st.integers(-(1 << 20), 1 << 20), st.sampled_from([0, 1, 2])),
         st.tuples(st.just("read"), st.integers(-1, 70_000)),
+        st.tuples(st.just("readinto"), st.integers(0, 70_000)),
         st.tuples(
             st.just("ranges"),
             st.lists(st.tuples(st.integers(0, (1 << 20) - 1), st.integers(0, 9000)), max_size=6),
@@ -337,13 +338,94 @@ def test_random_file_operations_match_the_bytes(ops: list[tuple], kind: str, chu
                 assert f.seek(offset, whence) == reference.seek(offset, whence)
             elif op == "read":
                 assert f.read(args[0]) == reference.read(args[0])
+            elif op == "readinto":
+                mine, theirs = bytearray(args[0]), bytearray(args[0])
+                assert f.readinto(mine) == reference.readinto(theirs)
+                assert mine == theirs
             else:
                 spans = [(a, min(a + n, len(DATA))) for a, n in args[0]]
                 assert [bytes(x) for x in _ranges(f, spans)] == [DATA[a:b] for a, b in spans]
             assert f.tell() == reference.tell()
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("seek"), st.integers(0, len(SAMPLE) + 10)),
+            st.tuples(st.just("seek-back"), st.integers(1, 200_000)),
+            st.tuples(st.just("read"), st.integers(0, 300_000)),
+            st.tuples(st.just("readinto"), st.integers(0, 300_000)),
+        ),
+        max_size=20,
+    ),
+    st.sampled_from([8 * KB, 128 * KB]),
+)
+def test_readinto_straight_from_the_socket_matches_the_bytes(
+    uvicorn_server: RunningServer, ops: list[tuple[str, int]], block: int
+) -> None:
+    """Our own transport: sequential readinto goes from the socket into the buffer; mixed
+    with reads, seeks (short backward ones from the kept tail) it stays exact."""
+    reference = io.BytesIO(SAMPLE)
+    strategy = rs.Readahead(block_size=block, max_window=512 * KB)
+    with rs.open(uvicorn_server.url("sample.bin"), strategy=strategy) as f:
+        for op, n in ops:
+            if op == "seek":
+                assert f.seek(n) == reference.seek(n)
+            elif op == "seek-back":
+                target = max(reference.tell() - n, 0)
+                assert f.seek(target) == reference.seek(target)
+            elif op == "read":
+                assert f.read(n) == reference.read(n)
+            else:
+                mine, theirs = bytearray(n), bytearray(n)
+                assert f.readinto(mine) == reference.readinto(theirs)
+                assert mine == theirs
+            assert f.tell() == reference.tell()
+
+
+def test_sequential_readinto_uses_the_direct_path(
+    uvicorn_server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from range_streams import _body  # noqa: PLC0415
+
+    direct = 0
+    original = _body.Body._pull_into
+
+    def counting(self: _body.Body, view: memoryview):  # type: ignore[no-untyped-def]
+        nonlocal direct
+        direct += 1
+        return (yield from original(self, view))
+
+    monkeypatch.setattr(_body.Body, "_pull_into", counting)
+    buffer = bytearray(100_000)
+    out = bytearray()
+    with rs.open(uvicorn_server.url("sample.bin")) as f:
+        f.read(1)
+        while count := f.readinto(buffer):
+            out += buffer[:count]
+        f.seek(-10, io.SEEK_CUR)  # inside the kept tail: no request
+        sent = f.requests_sent
+        assert f.read(10) == SAMPLE[-10:]
+        assert f.requests_sent == sent
+    assert bytes(out) == SAMPLE[1:]
+    assert direct > 0
+
+
 def _ranges(f: rs.RangeFile, spans: list[tuple[int, int]]) -> list[bytes]:
     # The fake server does not speak multi-range: force the single-range path.
     f._core.remote.multipart_supported = False
     return f.read_ranges(spans)
+
+
+def test_async_readinto_matches_the_bytes(uvicorn_server: RunningServer) -> None:
+    async def main() -> bytes:
+        buffer = bytearray(70_000)
+        out = bytearray()
+        async with rs.open_async(uvicorn_server.url("sample.bin")) as f:
+            await f.seek(5)
+            while count := await f.readinto(buffer):
+                out += buffer[:count]
+        return bytes(out)
+
+    assert anyio.run(main) == SAMPLE[5:]

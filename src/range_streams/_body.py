@@ -20,7 +20,18 @@ from dataclasses import dataclass
 import httpx
 
 from ._errors import IncompleteBodyError, RetriesExhaustedError, StreamClosedError
-from ._flow import DRAIN_LIMIT, Close, Flow, Opened, Receive, Sleep, Wire, finish, open_span
+from ._flow import (
+    DRAIN_LIMIT,
+    Close,
+    Flow,
+    Opened,
+    Receive,
+    ReceiveInto,
+    Sleep,
+    Wire,
+    finish,
+    open_span,
+)
 from ._protocol import RemoteState
 from ._ranges import Span
 
@@ -29,6 +40,7 @@ __all__ = ["Body", "RetryPolicy"]
 logger = logging.getLogger("range_streams")
 
 TRANSIENT = (httpx.TransportError, IncompleteBodyError)
+INTO_HISTORY = 64 * 1024  # bytes kept for backward seeks after a read straight into a buffer
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +234,65 @@ class Body:
         if len(pieces) == 1 and isinstance(pieces[0], bytes):
             return pieces[0]
         return b"".join(pieces)
+
+    def read_into(self, position: int, view: memoryview) -> Flow[int]:
+        """Up to ``len(view)`` bytes from ``position`` into ``view``: their count (fewer
+        only at ``stop``). Where the transport can (our own, a counted body, the read at
+        the wire's position) the bytes go from the socket straight into ``view``; then
+        only the last ``INTO_HISTORY`` bytes are kept for backward seeks (a copy of all
+        of them would cost what the direct read saves)."""
+        wire = self._wire
+        if (
+            wire is None
+            or wire.closed
+            or wire.readinto is None
+            or position != self._wire_pos
+            or self.stop is None
+            or position >= self.stop
+        ):
+            data = yield from self.read_at(position, len(view))
+            view[: len(data)] = data
+            return len(data)
+        size = min(len(view), self.stop - position)
+        got = 0
+        while got < size:
+            got += yield from self._pull_into(view[got:size])
+        kept = min(got, INTO_HISTORY, max(self.limits.history, 0))
+        self._history.clear(self._wire_pos - kept)
+        if kept:
+            self._history.append(bytes(view[got - kept : got]))
+        self._history.consume(self._wire_pos)
+        return got
+
+    def _pull_into(self, view: memoryview) -> Flow[int]:
+        """``_pull`` straight into ``view``: a count, never 0, after resuming faults."""
+        count: int = 0
+        while True:
+            try:
+                if self._wire is None or self._wire.closed:
+                    yield from self._reopen(self._wire_pos)
+                assert self._wire is not None
+                if self._wire.readinto is None:  # a resumed wire that cannot: copy
+                    chunk = yield from self._pull(len(view))
+                    view[: len(chunk)] = chunk
+                    return len(chunk)
+                count = int((yield ReceiveInto(self._wire, view)))
+                if not count:
+                    raise IncompleteBodyError(
+                        f"{self.remote.url}: body ended at byte {self._wire_pos} of"
+                        f" [{self.start}, {self._wire_stop})",
+                        expected=self._wire_stop - (self.start or 0),
+                        received=self._wire_pos - (self.start or 0),
+                        url=self.remote.url,
+                    )
+            except TRANSIENT as exc:
+                yield from self._recover(exc)
+                continue
+            break
+        self._wire_pos += count
+        if self._wire_pos == self._wire_stop:
+            yield from self._drop_wire()
+        return count
 
     def _pull(self, want: int = 0) -> Flow[bytes]:
         """The next chunk off the wire (never empty, at most ``want`` bytes where the

@@ -24,6 +24,7 @@ from ._flow import (
     Gather,
     Join,
     Receive,
+    ReceiveInto,
     Send,
     Sleep,
     Spawn,
@@ -84,6 +85,9 @@ def _execute_sync(client: httpx.Client, command: Command, opened: list[Wire]) ->
         if command.size and command.wire.read is not None:
             return command.wire.read(command.size)
         return next(command.wire.chunks, b"")  # type: ignore[arg-type]
+    if isinstance(command, ReceiveInto):
+        assert command.wire.readinto is not None
+        return command.wire.readinto(command.view)
     if isinstance(command, Send):
         request = client.build_request(command.method, _url(command.url), headers=command.headers)
         started = time.perf_counter()
@@ -93,7 +97,8 @@ def _execute_sync(client: httpx.Client, command: Command, opened: list[Wire]) ->
         if _preloaded(response):
             return Wire(response, iter((response.content,)), waited=waited)
         chunks = response.iter_raw(command.chunk_size)
-        return Wire(response, chunks, _reader(response, command), waited)
+        reader, filler = _reader(response, command), _filler(response, command)
+        return Wire(response, chunks, reader, waited, filler)
     if isinstance(command, Close):
         command.wire.closed = True
         command.wire.response.close()
@@ -155,6 +160,9 @@ async def run_async(
 
 
 async def _execute_async(client: httpx.AsyncClient, command: Command, opened: list[Wire]) -> Any:
+    if isinstance(command, ReceiveInto):
+        assert command.wire.readinto is not None
+        return await command.wire.readinto(command.view)
     if isinstance(command, Receive):
         if command.size and command.wire.read is not None:
             return await command.wire.read(command.size)
@@ -171,7 +179,8 @@ async def _execute_async(client: httpx.AsyncClient, command: Command, opened: li
         if _preloaded(response):
             return Wire(response, _aiter_once(response.content), waited=waited)
         chunks = response.aiter_raw(command.chunk_size)
-        return Wire(response, chunks, _reader(response, command), waited)
+        reader, filler = _reader(response, command), _filler(response, command)
+        return Wire(response, chunks, reader, waited, filler)
     if isinstance(command, Close):
         command.wire.closed = True
         await command.wire.response.aclose()
@@ -248,6 +257,14 @@ def _reader(response: httpx.Response, command: Send) -> Any:
     """Our own transports' sized read, unless the caller asked for fixed-size chunks."""
     body = response.extensions.get(BODY_EXTENSION)
     return body.read if body is not None and command.chunk_size is None else None
+
+
+def _filler(response: httpx.Response, command: Send) -> Any:
+    """Our own transports' readinto, for a counted body read without fixed-size chunks."""
+    body = response.extensions.get(BODY_EXTENSION)
+    if body is None or command.chunk_size is not None or not body.counted:
+        return None
+    return body.readinto
 
 
 def _preloaded(response: httpx.Response) -> bool:

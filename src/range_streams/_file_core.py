@@ -35,6 +35,41 @@ _ADVISED = ExactReads()  # an advised span is streamed, never cached whole
 TAIL_PROBE = 64 * 1024 + 22 + 20  # directory + EOCD + ZIP64 locator
 
 
+class _Pieces:
+    """A read's bytes, kept as the pieces that served it."""
+
+    def __init__(self) -> None:
+        self.pieces: list[bytes] = []
+
+    def put(self, piece: bytes) -> int:
+        self.pieces.append(piece)
+        return len(piece)
+
+    def take(self, body: Body, position: int, size: int) -> Flow[int]:
+        return self.put((yield from body.read_at(position, size)))
+
+    def join(self) -> bytes:
+        return self.pieces[0] if len(self.pieces) == 1 else b"".join(self.pieces)
+
+
+class _Into:
+    """A read's bytes, written into a caller's buffer as they are served."""
+
+    def __init__(self, view: memoryview) -> None:
+        self.view = view
+        self.filled = 0
+
+    def put(self, piece: bytes) -> int:
+        self.view[self.filled : self.filled + len(piece)] = piece
+        self.filled += len(piece)
+        return len(piece)
+
+    def take(self, body: Body, position: int, size: int) -> Flow[int]:
+        count = yield from body.read_into(position, self.view[self.filled : self.filled + size])
+        self.filled += count
+        return count
+
+
 class FileOptions:
     """Knobs of a remote file; every one has a default that suits most uses."""
 
@@ -165,37 +200,57 @@ class FileCore:
         )
 
     def _read_at(self, position: int, size: int) -> Flow[bytes]:
-        pieces: list[bytes] = []
+        pieces = _Pieces()
+        yield from self._serve(position, size, pieces)
+        # One join at the end (none for a single piece): sequential reads copy once.
+        return pieces.join()
+
+    def readinto(self, view: memoryview) -> Flow[int]:
+        """Up to ``len(view)`` bytes from the current position into ``view``; with our
+        own transport a sequential read goes from the socket straight into it."""
+        self._check()
+        position = self.position
+        total = self.remote.total
+        size = len(view) if total is None else max(min(len(view), total - position), 0)
+        if size == 0:
+            return 0
+        got = yield from self._serve(position, size, _Into(view))
+        self.position = position + got
+        return got
+
+    def _serve(self, position: int, size: int, sink: _Pieces | _Into) -> Flow[int]:
+        """``[position, position + size)`` into ``sink``, cheapest source first; the
+        count served (fewer only at the end of the file)."""
         got = 0
         sequential = self._continues(position)
         while got < size:
             at = position + got
             want = size - got
-            piece = self.cache.read(at, want)
-            if not piece:
-                body = self._body
-                if body is None or not body.covers(at):
-                    body = yield from self._fetch(at, want, sequential)
-                if body is None:
-                    continue  # the strategy put the span in the cache
-                assert body.stop is not None
-                if sequential and self._wants_ahead(body):
-                    yield from body.send_now()  # this window's request first, then the next
-                    yield from self._request_ahead(body, size)
-                try:
-                    piece = yield from body.read_at(at, min(want, body.stop - at))
-                except RangeNotSatisfiableError:
-                    # Read at or past the end before the size was known: the 416 tells it.
-                    if at < (yield from self.size()):
-                        raise
-                    piece = b""
-                if not piece:
-                    break  # end of file
-            pieces.append(piece)
-            got += len(piece)
+            cached = self.cache.read(at, want)
+            if cached:
+                got += sink.put(cached)
+                continue
+            body = self._body
+            if body is None or not body.covers(at):
+                body = yield from self._fetch(at, want, sequential)
+            if body is None:
+                continue  # the strategy put the span in the cache
+            assert body.stop is not None
+            if sequential and self._wants_ahead(body):
+                yield from body.send_now()  # this window's request first, then the next
+                yield from self._request_ahead(body, size)
+            try:
+                count = yield from sink.take(body, at, min(want, body.stop - at))
+            except RangeNotSatisfiableError:
+                # Read at or past the end before the size was known: the 416 tells it.
+                if at < (yield from self.size()):
+                    raise
+                count = 0
+            if not count:
+                break  # end of file
+            got += count
         self._last_end = position + got
-        # One join at the end (none for a single piece): sequential reads copy once.
-        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        return got
 
     def _continues(self, position: int) -> bool:
         """Whether a read at ``position`` carries on from the last one: at its end, or a

@@ -43,6 +43,7 @@ __all__ = [
     "Join",
     "Opened",
     "Receive",
+    "ReceiveInto",
     "Send",
     "Sleep",
     "Spawn",
@@ -66,7 +67,7 @@ class Wire:
     """An open response; ``chunks`` is the driver's (sync or async) raw byte iterator,
     ``read(size)`` (our own transports only) a read of at most ``size`` bytes."""
 
-    __slots__ = ("chunks", "closed", "read", "response", "waited")
+    __slots__ = ("chunks", "closed", "read", "readinto", "response", "waited")
 
     def __init__(
         self,
@@ -74,10 +75,12 @@ class Wire:
         chunks: Iterator[bytes] | AsyncIterator[bytes],
         read: Callable[[int], Any] | None = None,
         waited: float = 0.0,
+        readinto: Callable[[memoryview], Any] | None = None,
     ) -> None:
         self.response = response
         self.chunks = chunks
         self.read = read
+        self.readinto = readinto  # our transports, counted bodies: straight into a buffer
         self.waited = waited  # seconds from sending the request to its response's headers
         self.closed = False
 
@@ -99,6 +102,15 @@ class Receive:
 
     wire: Wire
     size: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiveInto:
+    """Body bytes straight into ``view`` (only for a wire with ``readinto``): their
+    count, 0 at the end."""
+
+    wire: Wire
+    view: memoryview
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +166,7 @@ class Discard:
     spawned: Spawned
 
 
-Command = Send | Receive | Close | Sleep | Gather | Spawn | Join | Discard
+Command = Send | Receive | ReceiveInto | Close | Sleep | Gather | Spawn | Join | Discard
 Flow = Generator[Command, Any, T]
 
 

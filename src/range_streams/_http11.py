@@ -135,6 +135,19 @@ class Exchange:
         self._count(len(data))
         return data
 
+    @property
+    def counted(self) -> bool:
+        """A Content-Length body: its bytes may be read straight into a caller's buffer."""
+        return self._length is not None
+
+    def received(self, size: int) -> None:
+        """``size`` body bytes were read straight into a caller's buffer (0 = the peer
+        closed). Only for a counted body, asked for at most ``want`` bytes."""
+        assert self._length is not None and size <= self._remaining
+        if size == 0:
+            raise incomplete_body(self._length - self._remaining, self._length)
+        self._count(size)
+
     def _count(self, size: int) -> None:
         self._remaining -= size
         if self._remaining == 0:

@@ -222,6 +222,16 @@ class _Socket:
         except OSError as exc:
             raise httpx.ReadError(str(exc)) from exc
 
+    def recv_into(self, view: memoryview, timeout: float | None) -> int:
+        try:
+            self._settimeout(timeout)
+            arm_quickack(self.sock)
+            return self.sock.recv_into(view)
+        except TimeoutError as exc:
+            raise httpx.ReadTimeout(str(exc)) from exc
+        except OSError as exc:
+            raise httpx.ReadError(str(exc)) from exc
+
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self.sock.close()
@@ -309,6 +319,10 @@ class WireTransport(httpx.BaseTransport):
 
 
 class _Body(httpx.SyncByteStream):
+    @property
+    def counted(self) -> bool:
+        return self._exchange.counted
+
     def __init__(
         self,
         transport: WireTransport,
@@ -342,6 +356,30 @@ class _Body(httpx.SyncByteStream):
         if exchange.done:
             self.close()
         return piece
+
+    def readinto(self, view: memoryview) -> int:
+        """Body bytes straight into ``view`` (a counted body only): no bytes object, no
+        copy but the kernel's. 0 at the end of the body."""
+        exchange = self._exchange
+        if exchange.done:
+            return 0
+        pending = exchange.buffered(len(view))
+        try:
+            if pending:
+                view[: len(pending)] = pending
+                size = len(pending)
+            else:
+                if self._connection is None:
+                    raise httpx.StreamClosed()
+                want = exchange.want(len(view))
+                size = self._connection.recv_into(view[:want], self._timeout)
+                exchange.received(size)
+        except BaseException:
+            self._finish(reusable=False)
+            raise
+        if exchange.done:
+            self.close()
+        return size
 
     def __iter__(self) -> Iterator[bytes]:
         while piece := self.read():
@@ -412,6 +450,11 @@ class _Stream:
             raise httpx.ReadTimeout("timed out reading the response") from exc
         except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
             raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
+
+    async def recv_into(self, view: memoryview, timeout: float | None) -> int:
+        data = await self.recv(len(view), timeout)  # anyio streams hand out bytes
+        view[: len(data)] = data
+        return len(data)
 
     async def aclose(self) -> None:
         with anyio.CancelScope(shield=True):
@@ -491,6 +534,25 @@ class _LoopSocket:
                 self._ready_reads = 0
             with anyio.fail_after(timeout):
                 return await self._loop.sock_recv(self.raw, size)
+        except TimeoutError as exc:
+            raise httpx.ReadTimeout("timed out reading the response") from exc
+        except OSError as exc:
+            raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
+
+    async def recv_into(self, view: memoryview, timeout: float | None) -> int:
+        if self._ready_reads >= self.YIELD_EVERY:
+            self._ready_reads = 0
+            await anyio.lowlevel.checkpoint()
+        arm_quickack(self.raw)
+        try:
+            try:
+                size = self.raw.recv_into(view)
+                self._ready_reads += 1
+                return size
+            except BlockingIOError:
+                self._ready_reads = 0
+            with anyio.fail_after(timeout):
+                return await self._loop.sock_recv_into(self.raw, view)
         except TimeoutError as exc:
             raise httpx.ReadTimeout("timed out reading the response") from exc
         except OSError as exc:
@@ -638,6 +700,10 @@ class AsyncWireTransport(httpx.AsyncBaseTransport):
 
 
 class _AsyncBody(httpx.AsyncByteStream):
+    @property
+    def counted(self) -> bool:
+        return self._exchange.counted
+
     def __init__(
         self,
         transport: AsyncWireTransport,
@@ -669,6 +735,28 @@ class _AsyncBody(httpx.AsyncByteStream):
         if exchange.done:
             await self.aclose()
         return piece
+
+    async def readinto(self, view: memoryview) -> int:
+        exchange = self._exchange
+        if exchange.done:
+            return 0
+        pending = exchange.buffered(len(view))
+        try:
+            if pending:
+                view[: len(pending)] = pending
+                size = len(pending)
+            else:
+                if self._connection is None:
+                    raise httpx.StreamClosed()
+                want = exchange.want(len(view))
+                size = await self._connection.recv_into(view[:want], self._timeout)
+                exchange.received(size)
+        except BaseException:
+            await self._finish(reusable=False)
+            raise
+        if exchange.done:
+            await self.aclose()
+        return size
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         while piece := await self.read():

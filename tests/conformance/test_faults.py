@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 import range_streams as rs
+from range_streams._transport import make_transport
 
 from .faults import Fault, FaultServer
 
@@ -425,3 +426,45 @@ def test_a_416_for_bytes_that_existed_means_the_file_changed(
             srv.inject(Fault(headers={"content-range": None}))
         with pytest.raises(rs.RemoteFileChangedError):
             stream.add((5000, 6000))
+
+
+# -- readinto: bytes straight from the socket into the caller's buffer --------------------------
+def _readinto_all(f: rs.RangeFile, size: int = 64 * 1024) -> bytes:
+    buffer = bytearray(size)
+    out = bytearray()
+    while count := f.readinto(buffer):
+        out += buffer[:count]
+    return bytes(out)
+
+
+@pytest.mark.parametrize("kind", ["close", "reset"])
+def test_readinto_resumes_a_body_cut_off(srv: FaultServer, kind: str) -> None:
+    srv.inject(None, Fault(kind, after=70_000))  # the length probe, then the body
+    with rs.open(srv.url("f.bin"), retry=NO_WAIT) as f:
+        f.seek(0, io.SEEK_SET)
+        f.read(10)  # a random read, then sequential ones: the direct path
+        assert _readinto_all(f) == DATA[10:]
+    resume = srv.log[-1]
+    assert resume.headers["if-range"] == '"v1"'
+
+
+@pytest.mark.timeout(10)
+def test_readinto_resumes_a_stalled_body(srv: FaultServer) -> None:
+    srv.inject(None, Fault("stall", after=150_000))
+    client = httpx.Client(transport=make_transport(), timeout=httpx.Timeout(5.0, read=0.3))
+    with client, rs.open(srv.url("f.bin"), client=client, retry=NO_WAIT) as f:
+        f.read(1)
+        assert _readinto_all(f, 100_000) == DATA[1:]
+    assert srv.log[-1].headers["if-range"] == '"v1"'
+
+
+def test_readinto_never_mixes_two_versions(srv: FaultServer) -> None:
+    srv.honour_if_range = False
+    srv.inject(None, Fault("close", after=60_000, then=lambda: srv.replace("f.bin", OTHER)))
+    with rs.open(srv.url("f.bin"), retry=NO_WAIT) as f:
+        buffer = bytearray(50_000)
+        f.read(1)
+        assert f.readinto(buffer) == 50_000 and bytes(buffer) == DATA[1:50_001]
+        with pytest.raises(rs.RemoteFileChangedError):
+            while f.readinto(buffer):
+                pass
