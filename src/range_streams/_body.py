@@ -241,6 +241,8 @@ class Body:
         the wire's position) the bytes go from the socket straight into ``view``; then
         only the last ``INTO_HISTORY`` bytes are kept for backward seeks (a copy of all
         of them would cost what the direct read saves)."""
+        if not self._sent and self.start is not None and position == self.start:
+            yield from self.send_now()  # a fresh span: its first bytes can go direct too
         wire = self._wire
         if (
             wire is None
