@@ -212,20 +212,22 @@ class _Socket:
         except OSError as exc:
             raise httpx.WriteError(str(exc)) from exc
 
-    def recv(self, size: int, timeout: float | None) -> bytes:
+    def recv(self, size: int, timeout: float | None, arm: bool = True) -> bytes:
         try:
             self._settimeout(timeout)
-            arm_quickack(self.sock)
+            if arm:
+                arm_quickack(self.sock)
             return self.sock.recv(size)
         except TimeoutError as exc:
             raise httpx.ReadTimeout(str(exc)) from exc
         except OSError as exc:
             raise httpx.ReadError(str(exc)) from exc
 
-    def recv_into(self, view: memoryview, timeout: float | None) -> int:
+    def recv_into(self, view: memoryview, timeout: float | None, arm: bool = True) -> int:
         try:
             self._settimeout(timeout)
-            arm_quickack(self.sock)
+            if arm:
+                arm_quickack(self.sock)
             return self.sock.recv_into(view)
         except TimeoutError as exc:
             raise httpx.ReadTimeout(str(exc)) from exc
@@ -348,7 +350,7 @@ class _Body(httpx.SyncByteStream):
                 if self._connection is None:
                     raise httpx.StreamClosed()
                 piece = exchange.receive(
-                    self._connection.recv(exchange.want(max_bytes), self._timeout)
+                    self._connection.recv(exchange.want(max_bytes), self._timeout, exchange.early)
                 )
         except BaseException:
             self._finish(reusable=False)
@@ -371,9 +373,12 @@ class _Body(httpx.SyncByteStream):
             else:
                 if self._connection is None:
                     raise httpx.StreamClosed()
-                want = exchange.want(len(view))
-                size = self._connection.recv_into(view[:want], self._timeout)
-                exchange.received(size)
+                # Filled whole where the body allows: one call per caller's read.
+                want, size = exchange.want(len(view)), 0
+                while size < want:
+                    got = self._connection.recv_into(view[size:want], self._timeout, exchange.early)
+                    exchange.received(got)
+                    size += got
         except BaseException:
             self._finish(reusable=False)
             raise
@@ -437,8 +442,9 @@ class _Stream:
         except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
             raise httpx.WriteError(str(exc) or type(exc).__name__) from exc
 
-    async def recv(self, size: int, timeout: float | None) -> bytes:
-        arm_quickack(self.raw)
+    async def recv(self, size: int, timeout: float | None, arm: bool = True) -> bytes:
+        if arm:
+            arm_quickack(self.raw)
         try:
             if timeout is None:
                 return await self.stream.receive(size)
@@ -451,8 +457,8 @@ class _Stream:
         except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
             raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
 
-    async def recv_into(self, view: memoryview, timeout: float | None) -> int:
-        data = await self.recv(len(view), timeout)  # anyio streams hand out bytes
+    async def recv_into(self, view: memoryview, timeout: float | None, arm: bool = True) -> int:
+        data = await self.recv(len(view), timeout, arm)  # anyio streams hand out bytes
         view[: len(data)] = data
         return len(data)
 
@@ -520,11 +526,12 @@ class _LoopSocket:
         except OSError as exc:
             raise httpx.WriteError(str(exc) or type(exc).__name__) from exc
 
-    async def recv(self, size: int, timeout: float | None) -> bytes:
+    async def recv(self, size: int, timeout: float | None, arm: bool = True) -> bytes:
         if self._ready_reads >= self.YIELD_EVERY:  # before reading: a cancel loses nothing
             self._ready_reads = 0
             await anyio.lowlevel.checkpoint()
-        arm_quickack(self.raw)
+        if arm:
+            arm_quickack(self.raw)
         try:
             try:
                 data = self.raw.recv(size)
@@ -539,11 +546,12 @@ class _LoopSocket:
         except OSError as exc:
             raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
 
-    async def recv_into(self, view: memoryview, timeout: float | None) -> int:
+    async def recv_into(self, view: memoryview, timeout: float | None, arm: bool = True) -> int:
         if self._ready_reads >= self.YIELD_EVERY:
             self._ready_reads = 0
             await anyio.lowlevel.checkpoint()
-        arm_quickack(self.raw)
+        if arm:
+            arm_quickack(self.raw)
         try:
             try:
                 size = self.raw.recv_into(view)
@@ -726,9 +734,9 @@ class _AsyncBody(httpx.AsyncByteStream):
             while not piece and not exchange.done:
                 if self._connection is None:
                     raise httpx.StreamClosed()
-                piece = exchange.receive(
-                    await self._connection.recv(exchange.want(max_bytes), self._timeout)
-                )
+                want = exchange.want(max_bytes)
+                data = await self._connection.recv(want, self._timeout, exchange.early)
+                piece = exchange.receive(data)
         except BaseException:
             await self._finish(reusable=False)
             raise
@@ -748,9 +756,12 @@ class _AsyncBody(httpx.AsyncByteStream):
             else:
                 if self._connection is None:
                     raise httpx.StreamClosed()
-                want = exchange.want(len(view))
-                size = await self._connection.recv_into(view[:want], self._timeout)
-                exchange.received(size)
+                want, size = exchange.want(len(view)), 0
+                while size < want:
+                    part = view[size:want]
+                    got = await self._connection.recv_into(part, self._timeout, exchange.early)
+                    exchange.received(got)
+                    size += got
         except BaseException:
             await self._finish(reusable=False)
             raise
