@@ -193,9 +193,9 @@ def test_a_window_requested_ahead_and_not_wanted_is_closed_unread() -> None:
     with httpx.Client(transport=tracker) as client, ahead_file(client) as f:
         for _ in range(4):
             f.read(MIB)
-        spans = tracker.sent()
-        ahead = spans[-1]
-        assert ahead[0] == 4 * MIB  # requested while the fourth read was served
+        # Requested, from another thread, while the fourth read was served.
+        assert tracker._asked(4 * MIB).wait(timeout=5)
+        ahead = next(span for span in tracker.sent() if span[0] == 4 * MIB)
         f.seek(20 * MIB)
         assert f.read(100) == DATA[20 * MIB : 20 * MIB + 100]
     assert ("close", key(ahead)) in tracker.events
@@ -208,7 +208,8 @@ def test_closing_the_file_closes_the_window_requested_ahead() -> None:
         f = ahead_file(client)
         for _ in range(4):
             f.read(MIB)
-        f.close()
+        assert tracker._asked(4 * MIB).wait(timeout=5)
+        f.close()  # waits for the request made ahead, then closes it
     sent = [k for kind, k in tracker.events if kind == "send"]
     closed = [k for kind, k in tracker.events if kind == "close"]
     assert sorted(sent) == sorted(closed)

@@ -7,6 +7,7 @@ do is "execute the command, hand back the result or the exception".
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import time
 from collections.abc import AsyncIterator
@@ -113,8 +114,12 @@ def _execute_sync(client: httpx.Client, command: Command, opened: list[Wire]) ->
         finally:
             opened.extend(command.spawned.opened)  # ours now: closed if we are interrupted
     if isinstance(command, Discard):
-        # Not waited for: the wires are closed whenever the flow gets its answer.
-        command.spawned.job.add_done_callback(lambda _: _close_all(command.spawned.opened))
+        job = command.spawned.job
+        if command.wait and not job.cancel():
+            with contextlib.suppress(Exception):  # its outcome is not wanted
+                job.result()
+        # Otherwise not waited for: the wires are closed whenever the flow is answered.
+        job.add_done_callback(lambda _: _close_all(command.spawned.opened))
         return None
     if isinstance(command, Gather):
         if len(command.flows) == 1:  # nothing to overlap: no thread
@@ -199,7 +204,7 @@ async def _execute_async(client: httpx.AsyncClient, command: Command, opened: li
         finally:
             opened.extend(spawned.opened)
     if isinstance(command, Discard):
-        await _discard(command.spawned)
+        await _discard(command.spawned, command.wait)
         return None
     if isinstance(command, Gather):
         return await _gather(client, command)
@@ -237,12 +242,15 @@ def _url(url: str) -> httpx.URL:
     return httpx.URL(url)
 
 
-async def _discard(spawned: Spawned) -> None:
+async def _discard(spawned: Spawned, wait: bool) -> None:
     job = spawned.job
     if job is None:
         spawned.flow.close()
     elif not job.done():
         job.cancel()  # run_async closes what it opened, shielded
+        if wait:
+            with anyio.CancelScope(shield=True), contextlib.suppress(BaseException):
+                await job
     else:
         if not job.cancelled():
             job.exception()  # retrieved: an unwanted failure is not reported as lost

@@ -371,7 +371,7 @@ class FileCore:
         self.closed = True
         self.cache.clear()
         if self._ahead is not None:
-            yield Discard(self._ahead[1])
+            yield Discard(self._ahead[1], wait=True)
             self._ahead = None
         if self._body is not None:
             yield from self._body.close()

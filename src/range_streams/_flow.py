@@ -161,9 +161,11 @@ class Join:
 
 @dataclass(frozen=True, slots=True)
 class Discard:
-    """A spawned flow's result is not wanted: stop it, close what it opened."""
+    """A spawned flow's result is not wanted: stop it, close what it opened. ``wait``:
+    only return once it has stopped (on close: nothing runs on after it)."""
 
     spawned: Spawned
+    wait: bool = False
 
 
 Command = Send | Receive | ReceiveInto | Close | Sleep | Gather | Spawn | Join | Discard
