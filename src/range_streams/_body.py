@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -268,39 +270,22 @@ class Body:
 
     def _pull_into(self, view: memoryview) -> Flow[int]:
         """``_pull`` straight into ``view``: a count, never 0, after resuming faults."""
-        count: int = 0
-        while True:
-            try:
-                if self._wire is None or self._wire.closed:
-                    yield from self._reopen(self._wire_pos)
-                assert self._wire is not None
-                if self._wire.readinto is None:  # a resumed wire that cannot: copy
-                    chunk = yield from self._pull(len(view))
-                    view[: len(chunk)] = chunk
-                    return len(chunk)
-                count = int((yield ReceiveInto(self._wire, view)))
-                if not count:
-                    raise IncompleteBodyError(
-                        f"{self.remote.url}: body ended at byte {self._wire_pos} of"
-                        f" [{self.start}, {self._wire_stop})",
-                        expected=self._wire_stop - (self.start or 0),
-                        received=self._wire_pos - (self.start or 0),
-                        url=self.remote.url,
-                    )
-            except TRANSIENT as exc:
-                yield from self._recover(exc)
-                continue
-            break
+        count = yield from self._receive(
+            lambda wire: ReceiveInto(wire, view) if wire.readinto is not None else None
+        )
+        if count is None:  # a resumed wire that cannot: copy
+            chunk = yield from self._pull(len(view))
+            view[: len(chunk)] = chunk
+            return len(chunk)
         self._wire_pos += count
         if self._wire_pos == self._wire_stop:
             yield from self._drop_wire()
-        return count
+        return int(count)
 
-    def _pull(self, want: int = 0) -> Flow[bytes]:
-        """The next chunk off the wire (never empty, at most ``want`` bytes where the
-        transport can say so), resuming after transient faults."""
-        assert self.stop is not None
-        chunk: bytes = b""
+    def _receive(self, command: Callable[[Wire], Receive | ReceiveInto | None]) -> Flow[Any]:
+        """One ``command`` on the open wire (reopened from ``_wire_pos`` first if needed):
+        its result, never empty; transient faults are resumed, within the retry budget.
+        None if ``command`` declines the wire."""
         while True:
             try:
                 if self._wire is None or self._wire.closed:
@@ -308,8 +293,11 @@ class Body:
                     # connection broke again) costs an attempt, like a broken body.
                     yield from self._reopen(self._wire_pos)
                 assert self._wire is not None
-                chunk = yield Receive(self._wire, want)
-                if not chunk:
+                step = command(self._wire)
+                if step is None:
+                    return None
+                result = yield step
+                if not result:
                     raise IncompleteBodyError(
                         f"{self.remote.url}: body ended at byte {self._wire_pos} of"
                         f" [{self.start}, {self._wire_stop})",
@@ -317,13 +305,19 @@ class Body:
                         received=self._wire_pos - (self.start or 0),
                         url=self.remote.url,
                     )
+                return result
             except TRANSIENT as exc:
                 yield from self._recover(exc)
-                continue
-            break
+
+    def _pull(self, want: int = 0) -> Flow[bytes]:
+        """The next chunk off the wire (never empty, at most ``want`` bytes where the
+        transport can say so), resuming after transient faults."""
+        assert self.stop is not None
+        chunk: bytes = yield from self._receive(lambda wire: Receive(wire, want))
         remaining = self._wire_stop - self._wire_pos
         if len(chunk) > remaining:
             wire, self._wire = self._wire, None
+            assert wire is not None
             wire.closed = True
             yield Close(wire)
             raise IncompleteBodyError(

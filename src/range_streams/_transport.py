@@ -64,10 +64,12 @@ class _Cookies(httpx.Cookies):
             super().extract_cookies(response)
 
 
-class _Client(httpx.Client):
+class _OwnCookies:
+    """The ``cookies`` property of the clients we make, holding ``_Cookies``."""
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._rs_cookies = _Cookies()
+        self._rs_cookies = _Cookies(kwargs.get("cookies"))
 
     @property
     def cookies(self) -> httpx.Cookies:
@@ -78,18 +80,12 @@ class _Client(httpx.Client):
         self._rs_cookies = _Cookies(cookies)
 
 
-class _AsyncClient(httpx.AsyncClient):
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._rs_cookies = _Cookies()
+class _Client(_OwnCookies, httpx.Client):
+    pass
 
-    @property
-    def cookies(self) -> httpx.Cookies:
-        return self._rs_cookies
 
-    @cookies.setter
-    def cookies(self, cookies: Any) -> None:
-        self._rs_cookies = _Cookies(cookies)
+class _AsyncClient(_OwnCookies, httpx.AsyncClient):
+    pass
 
 
 def make_client() -> httpx.Client:
