@@ -13,14 +13,46 @@ to ``receive_head`` until it returns the head, then alternate ``buffered``/``wan
 
 from __future__ import annotations
 
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any
+
 import h11
 import httpx
 
-__all__ = ["Exchange", "no_response", "incomplete_body"]
+__all__ = ["Exchange", "Recv", "RecvInto", "SendAll", "Steps", "incomplete_body", "no_response"]
 
 HEAD_READ = 64 * 1024  # bytes asked of the socket while the head is incomplete
 QUICKACK_BYTES = 256 * 1024  # body bytes during which every read re-arms TCP_QUICKACK
 _NO_BODY_STATUSES = frozenset({204, 304})
+
+
+@dataclass(frozen=True, slots=True)
+class SendAll:
+    """Write all of ``data``."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Recv:
+    """Read at most ``size`` bytes (``b""``: the peer closed); ``arm``: TCP_QUICKACK first."""
+
+    size: int
+    arm: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class RecvInto:
+    """Read into ``view``: the count (0: the peer closed)."""
+
+    view: memoryview
+    arm: bool = True
+
+
+# What the sync and async connections share: a generator that yields the socket
+# operations it needs and receives their results, so each driver is a loop of a few lines.
+Steps = Generator[SendAll | Recv | RecvInto, Any, Any]
 
 
 def no_response() -> httpx.RemoteProtocolError:
@@ -102,6 +134,37 @@ class Exchange:
     def _finish(self, *, clean: bool) -> None:
         self.done = True
         self.reusable = clean and self._keep_alive
+
+    # -- the steps both drivers run ------------------------------------------------------
+
+    def head_steps(self) -> Steps:
+        """Send the request, read until the head is in."""
+        yield SendAll(self.outgoing)
+        while self.receive_head((yield Recv(HEAD_READ))) is None:
+            pass
+
+    def read_steps(self, max_bytes: int) -> Steps:
+        """At most ``max_bytes`` of the body (``b""`` at its end)."""
+        piece = self.buffered(max_bytes)
+        while not piece and not self.done:
+            piece = self.receive((yield Recv(self.want(max_bytes), self.early)))
+        return piece
+
+    def readinto_steps(self, view: memoryview) -> Steps:
+        """Body bytes into ``view`` (a counted body), filled whole where the body allows:
+        one call per caller's read. The count, 0 at the end."""
+        if self.done:
+            return 0
+        pending = self.buffered(len(view))
+        if pending:
+            view[: len(pending)] = pending
+            return len(pending)
+        want, size = self.want(len(view)), 0
+        while size < want:
+            got = yield RecvInto(view[size:want], self.early)
+            self.received(got)
+            size += got
+        return size
 
     # -- the body ---------------------------------------------------------------------
 

@@ -36,7 +36,7 @@ import anyio.lowlevel
 import httpx
 from anyio.streams.tls import TLSAttribute, TLSStream
 
-from ._http11 import HEAD_READ, Exchange
+from ._http11 import Exchange, Recv, RecvInto, Steps
 
 __all__ = [
     "BODY_EXTENSION",
@@ -177,6 +177,25 @@ def _response(
 # -- sync -------------------------------------------------------------------------------
 
 
+def _drive(steps: Steps, connection: _Socket | None, timeouts: dict[str, float | None]) -> Any:
+    """Run ``steps`` on a connection: the sync half of the steps' two drivers."""
+    result: Any = None
+    while True:
+        try:
+            op = steps.send(result)
+        except StopIteration as stop:
+            return stop.value
+        if connection is None:
+            raise httpx.StreamClosed()
+        if isinstance(op, Recv):
+            result = connection.recv(op.size, timeouts.get("read"), op.arm)
+        elif isinstance(op, RecvInto):
+            result = connection.recv_into(op.view, timeouts.get("read"), op.arm)
+        else:
+            connection.send(op.data, timeouts.get("write"))
+            result = None
+
+
 class _Socket:
     """A connected (maybe TLS) socket whose errors come out as httpx's."""
 
@@ -263,12 +282,7 @@ class WireTransport(httpx.BaseTransport):
                 connection, reused = self._connection(origin, timeouts, fresh=attempt > 0)
                 exchange = _exchange(request, body)
                 try:
-                    connection.send(exchange.outgoing, timeouts.get("write"))
-                    while (
-                        exchange.receive_head(connection.recv(HEAD_READ, timeouts.get("read")))
-                        is None
-                    ):
-                        pass
+                    _drive(exchange.head_steps(), connection, timeouts)
                 except httpx.TransportError as exc:
                     connection.close()
                     if attempt == 0 and _retryable(exc, reused, exchange):
@@ -342,49 +356,22 @@ class _Body(httpx.SyncByteStream):
     def read(self, max_bytes: int = READ_CHUNK) -> bytes:
         """At most ``max_bytes`` (and at most READ_CHUNK: ``recv`` allocates what it is
         asked for), ``b""`` at the end of the body."""
-        exchange = self._exchange
-        max_bytes = min(max_bytes, READ_CHUNK)
-        piece = exchange.buffered(max_bytes)
-        try:
-            while not piece and not exchange.done:
-                if self._connection is None:
-                    raise httpx.StreamClosed()
-                piece = exchange.receive(
-                    self._connection.recv(exchange.want(max_bytes), self._timeout, exchange.early)
-                )
-        except BaseException:
-            self._finish(reusable=False)
-            raise
-        if exchange.done:
-            self.close()
-        return piece
+        return self._run(self._exchange.read_steps(min(max_bytes, READ_CHUNK)))  # type: ignore[no-any-return]
 
     def readinto(self, view: memoryview) -> int:
         """Body bytes straight into ``view`` (a counted body only): no bytes object, no
         copy but the kernel's. 0 at the end of the body."""
-        exchange = self._exchange
-        if exchange.done:
-            return 0
-        pending = exchange.buffered(len(view))
+        return self._run(self._exchange.readinto_steps(view))  # type: ignore[no-any-return]
+
+    def _run(self, steps: Steps) -> Any:
         try:
-            if pending:
-                view[: len(pending)] = pending
-                size = len(pending)
-            else:
-                if self._connection is None:
-                    raise httpx.StreamClosed()
-                # Filled whole where the body allows: one call per caller's read.
-                want, size = exchange.want(len(view)), 0
-                while size < want:
-                    got = self._connection.recv_into(view[size:want], self._timeout, exchange.early)
-                    exchange.received(got)
-                    size += got
+            result = _drive(steps, self._connection, {"read": self._timeout})
         except BaseException:
             self._finish(reusable=False)
             raise
-        if exchange.done:
+        if self._exchange.done:
             self.close()
-        return size
+        return result
 
     def __iter__(self) -> Iterator[bytes]:
         while piece := self.read():
@@ -574,6 +561,27 @@ class _LoopSocket:
 _AsyncConnection = _LoopSocket | _Stream
 
 
+async def _adrive(
+    steps: Steps, connection: _AsyncConnection | None, timeouts: dict[str, float | None]
+) -> Any:
+    """Run ``steps`` on a connection: the async half of the steps' two drivers."""
+    result: Any = None
+    while True:
+        try:
+            op = steps.send(result)
+        except StopIteration as stop:
+            return stop.value
+        if connection is None:
+            raise httpx.StreamClosed()
+        if isinstance(op, Recv):
+            result = await connection.recv(op.size, timeouts.get("read"), op.arm)
+        elif isinstance(op, RecvInto):
+            result = await connection.recv_into(op.view, timeouts.get("read"), op.arm)
+        else:
+            await connection.send(op.data, timeouts.get("write"))
+            result = None
+
+
 def _tls_pending(connection: _AsyncConnection) -> bool:
     if not isinstance(connection, _Stream):
         return False
@@ -631,14 +639,7 @@ class AsyncWireTransport(httpx.AsyncBaseTransport):
                 connection, reused = await self._connection(origin, timeouts, fresh=attempt > 0)
                 exchange = _exchange(request, body)
                 try:
-                    await connection.send(exchange.outgoing, timeouts.get("write"))
-                    while (
-                        exchange.receive_head(
-                            await connection.recv(HEAD_READ, timeouts.get("read"))
-                        )
-                        is None
-                    ):
-                        pass
+                    await _adrive(exchange.head_steps(), connection, timeouts)
                 except httpx.TransportError as exc:
                     await connection.aclose()
                     if attempt == 0 and _retryable(exc, reused, exchange):
@@ -727,47 +728,21 @@ class _AsyncBody(httpx.AsyncByteStream):
         self._timeout = timeout
 
     async def read(self, max_bytes: int = READ_CHUNK) -> bytes:
-        exchange = self._exchange
-        max_bytes = min(max_bytes, READ_CHUNK)
-        piece = exchange.buffered(max_bytes)
-        try:
-            while not piece and not exchange.done:
-                if self._connection is None:
-                    raise httpx.StreamClosed()
-                want = exchange.want(max_bytes)
-                data = await self._connection.recv(want, self._timeout, exchange.early)
-                piece = exchange.receive(data)
-        except BaseException:
-            await self._finish(reusable=False)
-            raise
-        if exchange.done:
-            await self.aclose()
-        return piece
+        steps = self._exchange.read_steps(min(max_bytes, READ_CHUNK))
+        return await self._run(steps)  # type: ignore[no-any-return]
 
     async def readinto(self, view: memoryview) -> int:
-        exchange = self._exchange
-        if exchange.done:
-            return 0
-        pending = exchange.buffered(len(view))
+        return await self._run(self._exchange.readinto_steps(view))  # type: ignore[no-any-return]
+
+    async def _run(self, steps: Steps) -> Any:
         try:
-            if pending:
-                view[: len(pending)] = pending
-                size = len(pending)
-            else:
-                if self._connection is None:
-                    raise httpx.StreamClosed()
-                want, size = exchange.want(len(view)), 0
-                while size < want:
-                    part = view[size:want]
-                    got = await self._connection.recv_into(part, self._timeout, exchange.early)
-                    exchange.received(got)
-                    size += got
+            result = await _adrive(steps, self._connection, {"read": self._timeout})
         except BaseException:
             await self._finish(reusable=False)
             raise
-        if exchange.done:
+        if self._exchange.done:
             await self.aclose()
-        return size
+        return result
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         while piece := await self.read():
