@@ -56,6 +56,7 @@ TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)  # Linux only
 
 Origin = tuple[str, str, int]
 C = TypeVar("C")
+T = TypeVar("T")
 
 
 def arm_quickack(sock: Any) -> bool:
@@ -334,25 +335,24 @@ class WireTransport(httpx.BaseTransport):
             connection.close()
 
 
-class _Body(httpx.SyncByteStream):
+class _BodyState(Generic[T, C]):
+    """What a response body holds, sync or async: its transport, connection and exchange."""
+
+    def __init__(
+        self, transport: T, origin: Origin, connection: C, exchange: Exchange, timeout: float | None
+    ) -> None:
+        self._transport = transport
+        self._origin = origin
+        self._connection: C | None = connection
+        self._exchange = exchange
+        self._timeout = timeout
+
     @property
     def counted(self) -> bool:
         return self._exchange.counted
 
-    def __init__(
-        self,
-        transport: WireTransport,
-        origin: Origin,
-        connection: _Socket,
-        exchange: Exchange,
-        timeout: float | None,
-    ) -> None:
-        self._transport = transport
-        self._origin = origin
-        self._connection: _Socket | None = connection
-        self._exchange = exchange
-        self._timeout = timeout
 
+class _Body(_BodyState["WireTransport", _Socket], httpx.SyncByteStream):
     def read(self, max_bytes: int = READ_CHUNK) -> bytes:
         """At most ``max_bytes`` (and at most READ_CHUNK: ``recv`` allocates what it is
         asked for), ``b""`` at the end of the body."""
@@ -708,25 +708,7 @@ class AsyncWireTransport(httpx.AsyncBaseTransport):
             await connection.aclose()
 
 
-class _AsyncBody(httpx.AsyncByteStream):
-    @property
-    def counted(self) -> bool:
-        return self._exchange.counted
-
-    def __init__(
-        self,
-        transport: AsyncWireTransport,
-        origin: Origin,
-        connection: _AsyncConnection,
-        exchange: Exchange,
-        timeout: float | None,
-    ) -> None:
-        self._transport = transport
-        self._origin = origin
-        self._connection: _AsyncConnection | None = connection
-        self._exchange = exchange
-        self._timeout = timeout
-
+class _AsyncBody(_BodyState["AsyncWireTransport", _AsyncConnection], httpx.AsyncByteStream):
     async def read(self, max_bytes: int = READ_CHUNK) -> bytes:
         steps = self._exchange.read_steps(min(max_bytes, READ_CHUNK))
         return await self._run(steps)  # type: ignore[no-any-return]
