@@ -17,7 +17,7 @@ from ._body import Body, BodyLimits, RetryPolicy
 from ._drivers import run_async, run_sync
 from ._protocol import RemoteState
 from ._ranges import coerce_span
-from ._stream_core import check_url
+from ._urls import check_url
 
 __all__ = ["RangeContent"]
 

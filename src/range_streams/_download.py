@@ -39,7 +39,7 @@ from ._errors import IncompleteBodyError
 from ._flow import learn_length
 from ._protocol import RemoteState
 from ._ranges import Span
-from ._stream_core import check_url
+from ._urls import check_url
 
 __all__ = [
     "CHUNK",

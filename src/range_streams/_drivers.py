@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +32,7 @@ from ._flow import (
     Wire,
 )
 from ._transport import quickack
+from ._urls import parse_url
 from ._wire import BODY_EXTENSION
 from ._wire import asyncio_running as _asyncio_running
 
@@ -40,6 +40,10 @@ __all__ = ["run_async", "run_sync"]
 
 T = TypeVar("T")
 
+
+# An unsized Receive (any chunk) on our own transport: what the socket has, up to this.
+# Cheaper than a trip through httpx's iterator, which a drain of an ended body also paid.
+ANY_SIZE = 1 << 20
 
 # Threads for spawned flows (a request kept in flight ahead of a sequential reader).
 _AHEAD = ThreadPoolExecutor(max_workers=32, thread_name_prefix="range-streams-ahead")
@@ -83,14 +87,16 @@ def _close_all(wires: list[Wire]) -> None:
 
 def _execute_sync(client: httpx.Client, command: Command, opened: list[Wire]) -> Any:
     if isinstance(command, Receive):
-        if command.size and command.wire.read is not None:
-            return command.wire.read(command.size)
+        if command.wire.read is not None:
+            return command.wire.read(command.size or ANY_SIZE)
         return next(command.wire.chunks, b"")  # type: ignore[arg-type]
     if isinstance(command, ReceiveInto):
         assert command.wire.readinto is not None
         return command.wire.readinto(command.view)
     if isinstance(command, Send):
-        request = client.build_request(command.method, _url(command.url), headers=command.headers)
+        request = client.build_request(
+            command.method, parse_url(command.url), headers=command.headers
+        )
         started = time.perf_counter()
         response = client.send(request, stream=True, follow_redirects=False)
         waited = time.perf_counter() - started
@@ -169,14 +175,16 @@ async def _execute_async(client: httpx.AsyncClient, command: Command, opened: li
         assert command.wire.readinto is not None
         return await command.wire.readinto(command.view)
     if isinstance(command, Receive):
-        if command.size and command.wire.read is not None:
-            return await command.wire.read(command.size)
+        if command.wire.read is not None:
+            return await command.wire.read(command.size or ANY_SIZE)
         try:
             return await command.wire.chunks.__anext__()  # type: ignore[union-attr]
         except StopAsyncIteration:
             return b""
     if isinstance(command, Send):
-        request = client.build_request(command.method, _url(command.url), headers=command.headers)
+        request = client.build_request(
+            command.method, parse_url(command.url), headers=command.headers
+        )
         started = time.perf_counter()
         response = await client.send(request, stream=True, follow_redirects=False)
         waited = time.perf_counter() - started
@@ -234,12 +242,6 @@ async def _gather(client: httpx.AsyncClient, command: Gather) -> list[Any]:
     if errors:
         raise errors[0]
     return results
-
-
-@functools.lru_cache(maxsize=1024)
-def _url(url: str) -> httpx.URL:
-    """Parsed once: httpx would parse the same string twice per request (~60 us each)."""
-    return httpx.URL(url)
 
 
 async def _discard(spawned: Spawned, wait: bool) -> None:

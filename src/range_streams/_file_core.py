@@ -24,7 +24,7 @@ from ._flow import Discard, Flow, Join, Spawn, Spawned, learn_length, open_span
 from ._protocol import RemoteState
 from ._ranges import Span, coerce_span, resolve_span
 from ._strategies import ExactReads, Readahead, ReadStrategy
-from ._stream_core import check_url
+from ._urls import check_url
 
 __all__ = ["FileCore", "FileOptions"]
 

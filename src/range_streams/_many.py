@@ -19,8 +19,8 @@ from ._body import BodyLimits, RetryPolicy
 from ._drivers import run_async
 from ._protocol import RemoteState
 from ._ranges import coerce_span
-from ._stream_core import check_url
 from ._transport import make_async_client
+from ._urls import check_url
 
 __all__ = ["FetchResult", "as_completed", "fetch_many"]
 

@@ -13,30 +13,21 @@ import httpx
 from ranges import Range, RangeDict
 
 from ._body import Body, BodyLimits, RetryPolicy
-from ._errors import InvalidRangeError, InvalidURLError, RangeResponseError, StreamClosedError
+from ._errors import InvalidRangeError, RangeResponseError, StreamClosedError
 from ._flow import Flow, learn_length
 from ._protocol import RemoteState
 from ._ranges import Span, coerce_span
 from ._registry import PruningLevel, Registry, Rekey, Replant, Trim, plan_overlap
 from ._response import RangeResponseBase
+from ._urls import check_url
 
-__all__ = ["StreamCore", "check_url"]
+__all__ = ["StreamCore"]
 
 logger = logging.getLogger("range_streams")
 
 ClientT = TypeVar("ClientT", httpx.Client, httpx.AsyncClient)
 ByteRange = Range | tuple[int, int] | tuple[int, None]
 EMPTY_RANGE = Range(0, 0)  # nothing requested: the 1.x default
-
-
-def check_url(url: str | httpx.URL) -> str:
-    try:
-        parsed = httpx.URL(str(url))
-    except (httpx.InvalidURL, TypeError, ValueError) as exc:
-        raise InvalidURLError(f"not a usable URL: {url!r} ({exc})") from exc
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise InvalidURLError(f"not an absolute http(s) URL: {url!r}")
-    return str(parsed)
 
 
 def coerce_level(level: int | PruningLevel) -> PruningLevel:
