@@ -20,9 +20,12 @@ from typing import Any
 import h11
 import httpx
 
+from ._heads import Head, parse_response_head, says_close, write_request_head
+
 __all__ = ["Exchange", "Recv", "RecvInto", "SendAll", "Steps", "incomplete_body", "no_response"]
 
 HEAD_READ = 64 * 1024  # bytes asked of the socket while the head is incomplete
+FAST_HEAD_LIMIT = 16 * 1024  # a longer incomplete head is h11's (it has the same limit)
 QUICKACK_BYTES = 256 * 1024  # body bytes during which every read re-arms TCP_QUICKACK
 _NO_BODY_STATUSES = frozenset({204, 304})
 
@@ -73,17 +76,13 @@ class Exchange:
         self, method: bytes, target: bytes, headers: list[tuple[bytes, bytes]], body: bytes
     ) -> None:
         self.method = method
-        self._h11 = h11.Connection(h11.CLIENT)
-        try:
-            outgoing = self._h11.send(h11.Request(method=method, target=target, headers=headers))
-            if body:
-                outgoing += self._h11.send(h11.Data(data=body)) or b""
-            outgoing += self._h11.send(h11.EndOfMessage()) or b""
-        except h11.LocalProtocolError as exc:
-            raise httpx.LocalProtocolError(str(exc)) from exc
-        assert outgoing is not None
+        self._request = (method, target, headers, body)
+        outgoing = None if body else write_request_head(method, target, headers)
+        self._h11: h11.Connection | None = None
+        if outgoing is None:  # not the simple shape: h11 writes it (or says what is wrong)
+            self._h11, outgoing = _h11_client(method, target, headers, body)
         self.outgoing: bytes = outgoing
-        self.head: h11.Response | None = None
+        self.head: Head | None = None
         self.done = False
         self.reusable = False
         self.received_any = False  # a byte of the response arrived (retrying is unsafe)
@@ -91,45 +90,90 @@ class Exchange:
         self._remaining = 0
         self._pending = b""  # body bytes that came with the head
         self._keep_alive = False
+        self._head_bytes = bytearray()  # the head so far, while it is read here
+        self._searched = 0  # where the search for its end resumes
+        self._head_via_h11 = False
 
     # -- the head -------------------------------------------------------------------
 
-    def receive_head(self, data: bytes) -> h11.Response | None:
+    def receive_head(self, data: bytes) -> Head | None:
         """Feed bytes read while the head is incomplete (``b""`` = the peer closed)."""
         self.received_any = self.received_any or bool(data)
+        if self._head_via_h11:
+            return self._h11_head(data, closed=not data)
+        buffer = self._head_bytes
+        buffer += data
+        end = buffer.find(b"\r\n\r\n", self._searched)
+        if end < 0 and data and len(buffer) <= FAST_HEAD_LIMIT:
+            self._searched = max(0, len(buffer) - 3)
+            return None
+        parsed = parse_response_head(bytes(buffer[: end + 2])) if end >= 0 else None
+        if parsed is not None and (parsed[1] is not None or self._bodiless(parsed[0])):
+            head, length = parsed  # a counted body or none: no close-delimited framing
+            self._start_body(head, length, bytes(buffer[end + 4 :]), self._fast_keep_alive(head))
+            return head
+        # Anything else is h11's to read, from the first byte on.
+        self._head_via_h11 = True
+        if self._h11 is None:
+            self._h11, _ = _h11_client(*self._request)
+        self._head_bytes = bytearray()
+        return self._h11_head(bytes(buffer), closed=not data)
+
+    def _fast_keep_alive(self, head: Head) -> bool:
+        # h11's rule: both sides HTTP/1.1 and neither says "Connection: close".
+        return (
+            head.http_version == b"1.1"
+            and not says_close(head.headers)
+            and not says_close(self._request[2])
+        )
+
+    def _h11_head(self, data: bytes, *, closed: bool) -> Head | None:
+        assert self._h11 is not None
         try:
-            self._h11.receive_data(data)
+            if data:
+                self._h11.receive_data(data)
+            if closed:
+                self._h11.receive_data(b"")
             while True:
                 event = self._h11.next_event()
                 if event is h11.NEED_DATA:
-                    if not data:
+                    if closed:
                         raise no_response()
                     return None
                 if isinstance(event, h11.InformationalResponse):
                     continue
                 if isinstance(event, h11.Response):
-                    self._start_body(event)
-                    return event
+                    head = Head(
+                        event.status_code,
+                        event.reason,
+                        event.http_version,
+                        list(event.headers.raw_items()),
+                    )
+                    pending, _ = self._h11.trailing_data
+                    # h11 moves our side to MUST_CLOSE when either message said "close".
+                    keep_alive = self._h11.our_state is h11.DONE
+                    self._start_body(head, _content_length(event), pending, keep_alive)
+                    return head
                 raise no_response()  # ConnectionClosed before a response
         except h11.RemoteProtocolError as exc:
             if not self.received_any:
                 raise no_response() from exc
             raise httpx.RemoteProtocolError(str(exc)) from exc
 
-    def _start_body(self, head: h11.Response) -> None:
+    def _start_body(self, head: Head, length: int | None, pending: bytes, keep_alive: bool) -> None:
         self.head = head
-        # h11 moves our side to MUST_CLOSE when either message said "close" or HTTP/1.0.
-        self._keep_alive = self._h11.our_state is h11.DONE
-        if self.method == b"HEAD" or head.status_code in _NO_BODY_STATUSES:
-            pending, _ = self._h11.trailing_data
+        self._keep_alive = keep_alive
+        if self._bodiless(head):
             self._finish(clean=not pending)
             return
-        length = _content_length(head)
         if length is not None:
             self._length = self._remaining = length
-            self._pending, _ = self._h11.trailing_data
+            self._pending = pending
             if length == 0:
-                self._finish(clean=not self._pending)
+                self._finish(clean=not pending)
+
+    def _bodiless(self, head: Head) -> bool:
+        return self.method == b"HEAD" or head.status_code in _NO_BODY_STATUSES
 
     def _finish(self, *, clean: bool) -> None:
         self.done = True
@@ -228,6 +272,7 @@ class Exchange:
 
     def _h11_events(self, data: bytes, *, feed: bool) -> bytes:
         pieces: list[bytes] = []
+        assert self._h11 is not None  # bodies read here are only those h11 framed
         try:
             if feed:
                 self._h11.receive_data(data)
@@ -255,6 +300,22 @@ class Exchange:
         except h11.RemoteProtocolError as exc:
             raise httpx.RemoteProtocolError(str(exc)) from exc
         return b"".join(pieces)
+
+
+def _h11_client(
+    method: bytes, target: bytes, headers: list[tuple[bytes, bytes]], body: bytes
+) -> tuple[h11.Connection, bytes]:
+    """An h11 client connection that has sent the request, and the request's bytes."""
+    connection = h11.Connection(h11.CLIENT)
+    try:
+        outgoing = connection.send(h11.Request(method=method, target=target, headers=headers))
+        if body:
+            outgoing += connection.send(h11.Data(data=body)) or b""
+        outgoing += connection.send(h11.EndOfMessage()) or b""
+    except h11.LocalProtocolError as exc:
+        raise httpx.LocalProtocolError(str(exc)) from exc
+    assert outgoing is not None
+    return connection, outgoing
 
 
 def _content_length(head: h11.Response) -> int | None:
