@@ -31,7 +31,7 @@ from ._flow import (
     Spawned,
     Wire,
 )
-from ._transport import quickack
+from ._transport import DirectSend, quickack
 from ._urls import parse_url
 from ._wire import BODY_EXTENSION
 from ._wire import asyncio_running as _asyncio_running
@@ -94,11 +94,13 @@ def _execute_sync(client: httpx.Client, command: Command, opened: list[Wire]) ->
         assert command.wire.readinto is not None
         return command.wire.readinto(command.view)
     if isinstance(command, Send):
-        request = client.build_request(
-            command.method, parse_url(command.url), headers=command.headers
-        )
+        request, direct = _request(client, command)
         started = time.perf_counter()
-        response = client.send(request, stream=True, follow_redirects=False)
+        if direct is None:
+            response = client.send(request, stream=True, follow_redirects=False)
+        else:
+            response = direct.transport.handle_request(request)
+            direct.answered(request, response, started)
         waited = time.perf_counter() - started
         quickack(response)  # a no-op on our own clients' sockets, which re-arm per read
         if _preloaded(response):
@@ -182,11 +184,13 @@ async def _execute_async(client: httpx.AsyncClient, command: Command, opened: li
         except StopAsyncIteration:
             return b""
     if isinstance(command, Send):
-        request = client.build_request(
-            command.method, parse_url(command.url), headers=command.headers
-        )
+        request, direct = _request(client, command)
         started = time.perf_counter()
-        response = await client.send(request, stream=True, follow_redirects=False)
+        if direct is None:
+            response = await client.send(request, stream=True, follow_redirects=False)
+        else:
+            response = await direct.transport.handle_async_request(request)
+            direct.answered(request, response, started)
         waited = time.perf_counter() - started
         quickack(response)
         if _preloaded(response):
@@ -261,6 +265,17 @@ async def _discard(spawned: Spawned, wait: bool) -> None:
                 if not wire.closed:
                     wire.closed = True
                     await wire.response.aclose()
+
+
+def _request(
+    client: httpx.Client | httpx.AsyncClient, command: Send
+) -> tuple[httpx.Request, DirectSend | None]:
+    """The request to send, and whether it may go straight to our transport."""
+    url = parse_url(command.url)
+    direct = DirectSend.of(client)
+    if direct is None:
+        return client.build_request(command.method, url, headers=command.headers), None
+    return direct.request(command.method, url, command.headers), direct
 
 
 def _reader(response: httpx.Response, command: Send) -> Any:
