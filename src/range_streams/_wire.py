@@ -12,8 +12,8 @@ Both also re-arm TCP_QUICKACK before every read (see ``_transport``: the nginx t
 
 Scope: HTTP/1.1 over TCP or TLS, one request per connection at a time, keep-alive,
 ``Limits`` and ``Timeout`` as httpx defines them. Request bodies are sent from memory
-(the library only sends GETs). Proxies from the environment still go through httpx's
-own proxy transports, which httpx mounts in front of this one.
+(the library only sends GETs). Proxies from the environment go through httpx's own
+proxy transports, which ``_transport.make_client`` mounts in front of this one.
 """
 
 from __future__ import annotations
