@@ -7,6 +7,7 @@ context manager that started it (by its own process id; nothing else is touched)
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import signal
@@ -21,6 +22,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 NGINX_TEMPLATE = HERE / "nginx" / "nginx.conf.template"
 ASGI_SERVER = HERE / "_asgi_server.py"
+DELAY_PROXY_SOURCE = HERE / "delay_proxy.c"
+PYTHON_PROXY = HERE / "latency_proxy.py"
+BUILD_DIR = HERE / ".build"  # git-ignored cache of compiled helpers
 
 
 def free_port() -> int:
@@ -39,6 +43,73 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes] | None, timeout: floa
             return
         time.sleep(0.05)
     raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
+
+
+def find_compiler() -> str | None:
+    for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
+        path = shutil.which(name) if name else None
+        if path:
+            return path
+    return None
+
+
+def build_delay_proxy() -> Path:
+    """benchmarks/delay_proxy.c compiled into BUILD_DIR under a name that hashes the
+    source (so an edit rebuilds it and a rebuild is never needed otherwise). Raises
+    RuntimeError when there is no C compiler or the build fails."""
+    source = DELAY_PROXY_SOURCE.read_bytes()
+    binary = BUILD_DIR / f"delay_proxy-{hashlib.sha256(source).hexdigest()[:12]}"
+    if os.access(binary, os.X_OK):
+        return binary
+    compiler = find_compiler()
+    if compiler is None:
+        raise RuntimeError("no C compiler found (cc, gcc, clang; or set CC)")
+    BUILD_DIR.mkdir(exist_ok=True)
+    # Built under a private name and renamed, so concurrent builds never run a half-written file.
+    tmp = binary.with_name(f"{binary.name}.{os.getpid()}.tmp")
+    cmd = [compiler, "-std=c11", "-O2", "-Wall", "-Wextra", "-o", str(tmp), str(DELAY_PROXY_SOURCE)]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)
+        if out.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stderr.strip()}")
+        os.replace(tmp, binary)
+    finally:
+        tmp.unlink(missing_ok=True)
+    for stale in BUILD_DIR.glob("delay_proxy-*"):  # builds of earlier sources
+        if stale != binary and not stale.name.endswith(".tmp"):
+            stale.unlink(missing_ok=True)
+    return binary
+
+
+def latency_proxy_command(kind: str = "c") -> list[str]:
+    """The argv prefix of the latency proxy to run (it takes --upstream and --rtt-ms).
+
+    kind "c": benchmarks/delay_proxy.c, built on first use, falling back to the Python
+    proxy when it cannot be built; "python": benchmarks/latency_proxy.py. The LATENCY_PROXY
+    environment variable overrides both: a .py file is run with this interpreter, anything
+    else as an executable. Says on stderr which proxy it picked and why."""
+    override = os.environ.get("LATENCY_PROXY")
+    if override:
+        argv = [sys.executable, override] if override.endswith(".py") else [override]
+        reason = "LATENCY_PROXY is set"
+    elif kind == "python":
+        argv, reason = [sys.executable, str(PYTHON_PROXY)], "asked for"
+    elif kind == "c":
+        try:
+            argv, reason = [str(build_delay_proxy())], "compiled from delay_proxy.c"
+        except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+            argv = [sys.executable, str(PYTHON_PROXY)]
+            reason = f"fallback, the C proxy could not be built: {exc}"
+    else:
+        raise ValueError(f"unknown proxy kind {kind!r} (c or python)")
+    print(f"latency proxy: {' '.join(argv)} ({reason})", file=sys.stderr)
+    return argv
+
+
+def proxy_label(argv: list[str]) -> str:
+    """A short name for table titles: which instrument produced the latency."""
+    name = Path(argv[-1] if argv[0] == sys.executable else argv[0]).name
+    return DELAY_PROXY_SOURCE.name if name.startswith("delay_proxy-") else name
 
 
 def find_nginx() -> str | None:

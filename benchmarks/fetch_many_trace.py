@@ -1,8 +1,10 @@
 """Where fetch_many's time goes: per-connection timing of 200 one-range requests.
 
     python benchmarks/fetch_many_trace.py [--rtt-ms 20] [--runs 3] [--concurrency 20]
+                                          [--proxy c|python]
 
-Starts nginx (benchmarks/_infra.py) and the latency proxy, then runs
+Starts nginx (benchmarks/_infra.py) and the latency proxy (the C one unless --proxy python;
+see run.py), then runs
 ``range_streams.fetch_many`` over 200 URLs of the 64 MiB benchmark file, logging every
 send and receive of the library's asyncio sockets. Per run it prints the total, when the
 first request went out, the median and worst request latency, and the median and worst
@@ -26,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import datagen
 import run
-from _infra import nginx_server
+from _infra import latency_proxy_command, nginx_server
 
 import range_streams
 from range_streams import _wire
@@ -82,6 +84,7 @@ def main() -> None:
     ap.add_argument("--rtt-ms", type=float, default=20.0)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--concurrency", type=int, default=20)
+    ap.add_argument("--proxy", choices=["c", "python"], default="c")
     args = ap.parse_args()
     data_dir = run.HERE / ".data"
     art = datagen.generate(True, data_dir)["big_file"]
@@ -89,15 +92,19 @@ def main() -> None:
     instrument(log)
     with tempfile.TemporaryDirectory() as work, nginx_server(data_dir, Path(work)) as server:
         port = int(server.base_url.rsplit(":", 1)[1])
-        with run.latency_proxy(port, args.rtt_ms) as base:
-            url = f"{base}/{art.name}"
-            print(f"measured RTT: {run.measure_rtt(base, art.name) * 1e3:.1f} ms")
+        command = latency_proxy_command(args.proxy)
+        with run.latency_proxy(port, args.rtt_ms, command) as proxy:
+            url = f"{proxy.base}/{art.name}"
+            rtt = run.measure_rtt(proxy.base, art.name)
+            print(f"{proxy.label}: measured RTT {rtt * 1e3:.1f} ms")
             items = [(f"{url}?n={i}", [(i * 4096, i * 4096 + 4096)]) for i in range(200)]
             for _ in range(args.runs):
                 log.clear()
                 started = time.perf_counter()
                 asyncio.run(range_streams.fetch_many(items, concurrency=args.concurrency))
                 print(summarize(log, started, time.perf_counter() - started))
+        for line in proxy.log:
+            print(f"proxy stderr: {line}")
 
 
 if __name__ == "__main__":

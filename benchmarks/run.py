@@ -1,13 +1,15 @@
 """Benchmark harness: range-streams against raw httpx and curl, on a real local server.
 
     python benchmarks/run.py [--rtt-ms direct,0,20] [--quick] [--server auto|nginx|uvicorn]
+                             [--proxy c|python]
 
 One command: generates (or reuses) deterministic data in benchmarks/.data/, starts nginx
 (uvicorn + Starlette StaticFiles when nginx is missing) on 127.0.0.1, and for each RTT starts
-a latency-injecting proxy (benchmarks/latency_proxy.py) in front of it ("direct" = no proxy:
-the client talks to nginx itself). Each task is run by each implementation with a fresh
-httpx.Client; wall time is measured around the task and the number of requests and body bytes
-are read from the server's access log between the task's start and end.
+a latency-injecting proxy in front of it (benchmarks/delay_proxy.c, compiled on first use;
+benchmarks/latency_proxy.py with --proxy python); "direct" = no proxy: the client talks to
+nginx itself. Each task is run by each implementation with a fresh httpx.Client; wall time is
+measured around the task and the number of requests and body bytes are read from the server's
+access log between the task's start and end.
 
 range-streams rows call the library's public API (range_streams.open, f.read_ranges,
 range_streams.codecs.ZipReader / TarReader). Until an API exists its rows read
@@ -45,7 +47,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import datagen
-from _infra import Server, find_nginx, local_server
+from _infra import Server, find_nginx, latency_proxy_command, local_server, proxy_label
 
 HERE = Path(__file__).resolve().parent
 UPSTREAM_VENV = HERE / ".venv-upstream"
@@ -727,33 +729,50 @@ def add_ratios(rows: list[Row]) -> None:
                 r.ratio = f"{r.seconds / ref.seconds:.2f}x"
 
 
+@dataclass
+class Proxy:
+    base: str  # the URL clients use
+    label: str  # which instrument, for the table titles
+    log: list[str] = field(default_factory=list)  # its stderr, filled in when it has exited
+
+
 @contextlib.contextmanager
-def latency_proxy(upstream_port: int, rtt_ms: float) -> Iterator[str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            os.environ.get("LATENCY_PROXY", str(HERE / "latency_proxy.py")),
-            "--upstream",
-            f"127.0.0.1:{upstream_port}",
-            "--rtt-ms",
-            str(rtt_ms),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().split()
-        if len(line) != 2 or line[0] != "LISTENING":
-            raise RuntimeError(f"latency proxy did not start: {line}")
-        yield f"http://127.0.0.1:{line[1]}"
-    finally:
-        proc.terminate()
+def latency_proxy(
+    upstream_port: int, rtt_ms: float, command: list[str] | None = None
+) -> Iterator[Proxy]:
+    """The latency proxy (`command`, default: _infra.latency_proxy_command()) in front of
+    127.0.0.1:upstream_port. Its stderr goes to a file, not a pipe nobody reads while it
+    runs, and ends up in Proxy.log once it has been stopped (the C proxy's last line is
+    its own lateness)."""
+    argv = command if command is not None else latency_proxy_command()
+    with tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(
+            [*argv, "--upstream", f"127.0.0.1:{upstream_port}", "--rtt-ms", str(rtt_ms)],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
+        proxy = Proxy("", proxy_label(argv))
         try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+            assert proc.stdout is not None
+            line = proc.stdout.readline().split()
+            started = len(line) == 2 and line[0] == "LISTENING"
+            if started:
+                proxy.base = f"http://127.0.0.1:{line[1]}"
+                yield proxy
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+            assert proc.stdout is not None
+            proc.stdout.close()
+            err.seek(0)
+            proxy.log[:] = [ln.strip() for ln in err if ln.strip()]
+    if not started:
+        raise RuntimeError(f"latency proxy did not start: {line} {' / '.join(proxy.log)}")
 
 
 def measure_rtt(base: str, name: str, samples: int = 21) -> float:
@@ -840,6 +859,14 @@ def main() -> int:
         default=30.0,
         help="seconds before a range-streams 1.4.1 row gives up (default 30)",
     )
+    ap.add_argument(
+        "--proxy",
+        choices=["c", "python"],
+        default="c",
+        help="the latency proxy: c = benchmarks/delay_proxy.c, compiled on first use (default;"
+        " falls back to python without a C compiler), python = benchmarks/latency_proxy.py;"
+        " the LATENCY_PROXY environment variable overrides both",
+    )
     ap.add_argument("--json", type=Path, help="also write all rows to this JSON file")
     args = ap.parse_args()
     rtts = parse_rtts(args.rtt_ms)
@@ -879,16 +906,22 @@ def main() -> int:
         local_server(data_dir, Path(tmp) / "server", args.server) as server,
     ):
         print(f"server: {server.kind} on {server.base_url}; {versions(server)}")
+        proxy_argv = None
+        if any(rtt != "direct" for rtt in rtts):
+            proxy_argv = latency_proxy_command(args.proxy)
+            print(f"latency proxy: {proxy_label(proxy_argv)}: {' '.join(proxy_argv)}")
         for rtt in rtts:
             stack = contextlib.ExitStack()
+            proxy = None
             with stack:
                 if rtt == "direct":
                     base, title = server.base_url, "direct to the server (no proxy)"
                 else:
-                    base = stack.enter_context(latency_proxy(server.port, float(rtt)))
+                    proxy = stack.enter_context(latency_proxy(server.port, float(rtt), proxy_argv))
+                    base = proxy.base
                     measured = measure_rtt(base, arts["big_file"].name)
                     title = (
-                        f"through the latency proxy, RTT {rtt} ms"
+                        f"through the latency proxy {proxy.label}, RTT {rtt} ms"
                         f" (measured: {measured * 1e3:.1f} ms per small request"
                         " on a warm connection, client and server included)"
                     )
@@ -913,6 +946,11 @@ def main() -> int:
                 add_ratios(rows)
                 print_table(title, rows)
                 all_rows[rtt] = rows
+            if proxy is not None:  # stopped now: its stderr is complete
+                print()
+                for line in proxy.log or [f"({proxy.label} printed nothing on stderr)"]:
+                    print(f"    proxy stderr: {line}")
+                sys.stdout.flush()
     if args.json:
         args.json.write_text(
             json.dumps({k: [r.__dict__ for r in v] for k, v in all_rows.items()}, indent=1)
