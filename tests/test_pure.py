@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -12,7 +13,13 @@ from ranges import Range
 from range_streams import InvalidRangeError, OverlapError
 from range_streams._body import History
 from range_streams._errors import ContentRangeError, RangeStreamError
-from range_streams._headers import ContentRange, Validators, parse_content_range, range_header
+from range_streams._headers import (
+    ContentRange,
+    Validators,
+    header_map,
+    parse_content_range,
+    range_header,
+)
 from range_streams._ranges import Span, coerce_span, resolve_span
 from range_streams._registry import (
     Burn,
@@ -258,3 +265,20 @@ def test_history_serves_the_unread_and_the_last_limit_bytes(
     for position, size, expected in served:
         got = b"".join(bytes(p) for p in history.read(position, size))
         assert got == data[position : position + expected]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        [],
+        [("Content-Range", "bytes 0-9/100"), ("ETag", '"a"')],
+        [("X-Dup", "1"), ("x-dup", "2"), ("X-DUP", "3")],
+        [("Content-Length", "10"), ("Set-Cookie", "a=b"), ("Set-Cookie", "c=d")],
+    ],
+)
+def test_header_map_reads_as_httpx_headers_get(raw: list[tuple[str, str]]) -> None:
+    headers = httpx.Headers(raw)
+    mapped = header_map(headers.multi_items())
+    assert set(mapped) == {name.lower() for name, _ in raw}
+    for name, _ in raw:
+        assert mapped[name.lower()] == headers.get(name)

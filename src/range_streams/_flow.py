@@ -24,6 +24,7 @@ from ._errors import (
     RangeResponseError,
     RemoteFileChangedError,
 )
+from ._headers import header_map
 from ._protocol import (
     SUFFIX_REFUSALS,
     Accepted,
@@ -290,7 +291,7 @@ def learn_length(remote: RemoteState) -> Flow[int]:
     span = Span(0, 1)
     wire = yield from send(remote, request_headers(span, remote))
     status = wire.response.status_code
-    headers = wire.response.headers
+    headers = header_map(wire.response.headers.multi_items())
     remaining = 0
     try:
         if status == 206:
@@ -333,7 +334,7 @@ def open_span(
         return Opened(None, span.start, span.start, span.start)
     wire = yield from send(remote, request_headers(span, remote, resume=resume))
     status = wire.response.status_code
-    headers = wire.response.headers
+    headers = header_map(wire.response.headers.multi_items())
     opened: Opened | None = None
     try:
         if status == 206:

@@ -6,7 +6,7 @@ Nothing here knows about sockets or httpx; it maps strings to values and back.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ._errors import ContentRangeError, InvalidRangeError
@@ -15,6 +15,7 @@ from ._ranges import Span
 __all__ = [
     "ContentRange",
     "Validators",
+    "header_map",
     "parse_content_range",
     "range_header",
 ]
@@ -155,3 +156,14 @@ class Validators:
         ):
             return f"Last-Modified changed from {self.last_modified} to {other.last_modified}"
         return None
+
+
+def header_map(items: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Response headers as a dict of lowercased names (``multi_items()`` of httpx's
+    ``Headers``), repeated ones joined with ", " as ``Headers.get`` joins them. Checking
+    a 206 looks up eight headers; ``Headers.get`` scans the whole list for each."""
+    found: dict[str, str] = {}
+    for name, value in items:
+        key = name.lower()
+        found[key] = f"{found[key]}, {value}" if key in found else value
+    return found
