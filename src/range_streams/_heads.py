@@ -35,6 +35,11 @@ _FRAMING = (b"content-length", b"transfer-encoding")
 
 _STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: ((?:[ \t]|%s)*))?" % _FIELD_VCHAR)
 _FIELD_LINES = re.compile(rb"(?:%s:[ \t]*(?:%s)?[ \t]*\r\n)*" % (_TOKEN, _FIELD_CONTENT))
+# Once the lines are known good, these pick them apart in C: (name, value) pairs, and
+# the framing headers, which are rare enough to look for separately.
+_FIELD = re.compile(rb"(%s):[ \t]*((?:%s)?)[ \t]*\r\n" % (_TOKEN, _FIELD_CONTENT))
+_LENGTHS = re.compile(rb"^content-length:[ \t]*((?:%s)?)[ \t]*\r$" % _FIELD_CONTENT, re.I | re.M)
+_CHUNKED = re.compile(rb"^transfer-encoding:", re.I | re.M)
 _DIGITS = re.compile(rb"[0-9]{1,20}")  # h11 refuses longer Content-Lengths
 
 
@@ -85,22 +90,14 @@ def parse_response_head(block: bytes) -> tuple[Head, int | None] | None:
     if status is None or status[2][:1] == b"1":  # 1xx: informational, h11's
         return None
     fields = block[line_end + 2 :]
-    if not _FIELD_LINES.fullmatch(fields):
+    if not _FIELD_LINES.fullmatch(fields) or _CHUNKED.search(fields):
         return None
-    headers: list[tuple[bytes, bytes]] = []
-    length: int | None = None
-    for line in fields.split(b"\r\n")[:-1]:
-        name, _, value = line.partition(b":")
-        value = value.strip(b" \t")
-        lowered = name.lower()
-        if lowered in _FRAMING:
-            if lowered == b"transfer-encoding" or length is not None:
-                return None
-            if not _DIGITS.fullmatch(value):
-                return None
-            length = int(value)
-        headers.append((name, value))
-    return Head(int(status[2]), status[3] or b"", b"1." + status[1], headers), length
+    lengths = _LENGTHS.findall(fields)
+    if len(lengths) > 1 or (lengths and not _DIGITS.fullmatch(lengths[0])):
+        return None
+    length = int(lengths[0]) if lengths else None
+    head = Head(int(status[2]), status[3] or b"", b"1." + status[1], _FIELD.findall(fields))
+    return head, length
 
 
 def says_close(headers: list[tuple[bytes, bytes]]) -> bool:
