@@ -28,7 +28,7 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, Generic, TypeVar
 
 import anyio
@@ -58,6 +58,8 @@ TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)  # Linux only
 Origin = tuple[str, str, int]
 C = TypeVar("C")
 T = TypeVar("T")
+A = TypeVar("A")
+R = TypeVar("R")
 
 
 def arm_quickack(sock: Any) -> bool:
@@ -538,6 +540,20 @@ class _LoopSocket:
             raise httpx.WriteError(str(exc) or type(exc).__name__) from exc
 
     async def recv(self, size: int, timeout: float | None, arm: bool = True) -> bytes:
+        return await self._read(self.raw.recv, self._loop.sock_recv, size, timeout, arm)
+
+    async def recv_into(self, view: memoryview, timeout: float | None, arm: bool = True) -> int:
+        return await self._read(self.raw.recv_into, self._loop.sock_recv_into, view, timeout, arm)
+
+    async def _read(
+        self,
+        now: Callable[[A], R],
+        later: Callable[[socket.socket, A], Awaitable[R]],
+        arg: A,
+        timeout: float | None,
+        arm: bool,
+    ) -> R:
+        """``now(arg)`` if the socket has data, else ``later(socket, arg)`` via the loop."""
         if self._ready_reads >= self.YIELD_EVERY:  # before reading: a cancel loses nothing
             self._ready_reads = 0
             await anyio.lowlevel.checkpoint()
@@ -545,33 +561,13 @@ class _LoopSocket:
             arm_quickack(self.raw)
         try:
             try:
-                data = self.raw.recv(size)
+                result = now(arg)
                 self._ready_reads += 1
-                return data
+                return result
             except BlockingIOError:
                 self._ready_reads = 0
             async with _deadline(timeout):
-                return await self._loop.sock_recv(self.raw, size)
-        except TimeoutError as exc:
-            raise httpx.ReadTimeout("timed out reading the response") from exc
-        except OSError as exc:
-            raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
-
-    async def recv_into(self, view: memoryview, timeout: float | None, arm: bool = True) -> int:
-        if self._ready_reads >= self.YIELD_EVERY:
-            self._ready_reads = 0
-            await anyio.lowlevel.checkpoint()
-        if arm:
-            arm_quickack(self.raw)
-        try:
-            try:
-                size = self.raw.recv_into(view)
-                self._ready_reads += 1
-                return size
-            except BlockingIOError:
-                self._ready_reads = 0
-            async with _deadline(timeout):
-                return await self._loop.sock_recv_into(self.raw, view)
+                return await later(self.raw, arg)
         except TimeoutError as exc:
             raise httpx.ReadTimeout("timed out reading the response") from exc
         except OSError as exc:
