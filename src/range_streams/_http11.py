@@ -2,11 +2,12 @@
 
 ``Exchange`` is one request and its response on one connection. A body-less request
 and a response head of the common strict shape are written and read by ``_heads``;
-anything else (a request body, 1xx, chunked or close-delimited bodies, obsolete folding)
-goes to h11 from its first byte, as does any chunked or close-delimited body. A body
-with a Content-Length — every 206 we ask for — is counted here, so its bytes go from the
-socket to the caller in the pieces the kernel hands over. Parsing every 64 KiB event
-through h11 and httpcore cost more CPU than the bytes themselves (issue 3).
+anything else (a request body, 1xx, obsolete folding, a head framing its body by chunks
+or by the connection's close) goes to h11 from its first byte, and h11 then reads that
+body too. A body with a Content-Length — every 206 we ask for — is counted here, so its
+bytes go from the socket to the caller in the pieces the kernel hands over. Parsing
+every 64 KiB event through h11 and httpcore cost more CPU than the bytes themselves
+(issue 3).
 
 The drivers in ``_wire.py`` only move bytes: they send ``outgoing``, feed what they read
 to ``receive_head`` until it returns the head, then alternate ``buffered``/``want``/
