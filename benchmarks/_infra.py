@@ -27,6 +27,13 @@ PYTHON_PROXY = HERE / "latency_proxy.py"
 BUILD_DIR = HERE / ".build"  # git-ignored cache of compiled helpers
 
 
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM (``timeout``, a CI runner, ``kill``) into SystemExit, so the ``with``
+    blocks that started nginx and the latency proxy stop them: by default Python dies at
+    once, and both were left running with nobody to stop them."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket() as s:

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import datagen
 import run
-from _infra import latency_proxy_command, nginx_server
+from _infra import exit_on_sigterm, latency_proxy_command, nginx_server
 
 import range_streams
 from range_streams import _wire
@@ -80,6 +80,7 @@ def summarize(log: list[Event], started: float, total: float) -> str:
 
 
 def main() -> None:
+    exit_on_sigterm()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--rtt-ms", type=float, default=20.0)
     ap.add_argument("--runs", type=int, default=3)

@@ -31,7 +31,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _infra import find_nginx, nginx_server
+from _infra import exit_on_sigterm, find_nginx, nginx_server
 
 from range_streams._transport import (
     TCP_QUICKACK,
@@ -304,6 +304,7 @@ def trace(url: str, port: int, size: int) -> None:
 
 
 def main() -> int:
+    exit_on_sigterm()
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

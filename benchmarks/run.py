@@ -47,7 +47,14 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import datagen
-from _infra import Server, find_nginx, latency_proxy_command, local_server, proxy_label
+from _infra import (
+    Server,
+    exit_on_sigterm,
+    find_nginx,
+    latency_proxy_command,
+    local_server,
+    proxy_label,
+)
 
 HERE = Path(__file__).resolve().parent
 UPSTREAM_VENV = HERE / ".venv-upstream"
@@ -823,6 +830,7 @@ def versions(server: Server) -> str:
 
 
 def main() -> int:
+    exit_on_sigterm()
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
