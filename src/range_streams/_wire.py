@@ -236,22 +236,17 @@ class _Socket:
             raise httpx.WriteError(str(exc)) from exc
 
     def recv(self, size: int, timeout: float | None, arm: bool = True) -> bytes:
-        try:
-            self._settimeout(timeout)
-            if arm:
-                arm_quickack(self.sock)
-            return self.sock.recv(size)
-        except TimeoutError as exc:
-            raise httpx.ReadTimeout(str(exc)) from exc
-        except OSError as exc:
-            raise httpx.ReadError(str(exc)) from exc
+        return self._read(self.sock.recv, size, timeout, arm)
 
     def recv_into(self, view: memoryview, timeout: float | None, arm: bool = True) -> int:
+        return self._read(self.sock.recv_into, view, timeout, arm)
+
+    def _read(self, read: Callable[[A], R], arg: A, timeout: float | None, arm: bool) -> R:
         try:
             self._settimeout(timeout)
             if arm:
                 arm_quickack(self.sock)
-            return self.sock.recv_into(view)
+            return read(arg)
         except TimeoutError as exc:
             raise httpx.ReadTimeout(str(exc)) from exc
         except OSError as exc:
