@@ -64,20 +64,37 @@ HEADER_CASES = [
     {"Range": "bytes=0-9", "Accept-Encoding": "identity"},
     {"accept": "application/octet-stream", "if-range": '"etag"'},
     {"USER-AGENT": "mine", "X-Extra": "1"},
+    {"Host": "elsewhere.test", "range": "bytes=0-9"},
+    {"x-bytes": "caf\u00e9"},
 ]
 
 
+@pytest.mark.parametrize("method", ["GET", "HEAD", "DELETE", "POST", "PUT", "get"])
+@pytest.mark.parametrize("client_headers", [None, {"host": "from-client.test", "X-A": "1"}])
 @pytest.mark.parametrize("headers", HEADER_CASES)
-def test_request_is_what_build_request_makes(headers: dict[str, str]) -> None:
+def test_request_is_what_build_request_makes(
+    headers: dict[str, str], client_headers: dict[str, str] | None, method: str
+) -> None:
     with rs.make_client() as client:
+        if client_headers:
+            client.headers.update(client_headers)
         direct = DirectSend.of(client)
         assert direct is not None
         url = httpx.URL("http://example.test:8080/a/b?c=d")
-        ours = direct.request("GET", url, headers)
-        theirs = client.build_request("GET", url, headers=headers)
+        if not all(value.isascii() for value in headers.values()):
+            with pytest.raises(UnicodeEncodeError):  # httpx's own refusal, either way
+                client.build_request(method, url, headers=headers)
+            with pytest.raises(UnicodeEncodeError):
+                direct.request(method, url, headers)
+            return
+        ours = direct.request(method, url, headers)
+        theirs = client.build_request(method, url, headers=headers)
         assert ours.headers.raw == theirs.headers.raw
+        assert ours.headers.encoding == theirs.headers.encoding
         assert ours.url == theirs.url and ours.method == theirs.method
         assert ours.extensions == theirs.extensions
+        assert ours.content == theirs.content == b""
+        assert list(ours.stream) == list(theirs.stream)  # type: ignore[arg-type]
 
 
 def _hook(_: Any) -> None:

@@ -215,14 +215,15 @@ def send(remote: RemoteState, headers: dict[str, str], method: str = "GET") -> F
             continue
         remote.requests_sent += 1
         response = wire.response
-        logger.debug(
-            "%s %s range=%s -> %s content-range=%s",
-            method,
-            url,
-            headers.get("range"),
-            response.status_code,
-            response.headers.get("content-range"),
-        )
+        if logger.isEnabledFor(logging.DEBUG):  # the arguments cost a header lookup
+            logger.debug(
+                "%s %s range=%s -> %s content-range=%s",
+                method,
+                url,
+                headers.get("range"),
+                response.status_code,
+                response.headers.get("content-range"),
+            )
         if is_redirect(response.status_code, response.headers):
             yield Close(wire)
             hops += 1

@@ -155,6 +155,8 @@ def _is_ip(host: str) -> bool:
 
 
 _HTTPX_LOG = logging.getLogger("httpx")
+_BODYLESS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS", "TRACE"})
+_NO_BODY = httpx.ByteStream(b"")
 
 
 class DirectSend:
@@ -198,9 +200,20 @@ class DirectSend:
             for pair in self.client.headers.raw
             if pair[0].decode("latin-1").lower() not in named
         ]
+        has_host = "host" in named or any(name.lower() == b"host" for name, _ in merged)
         merged.extend(headers.items())
-        request = httpx.Request(method, url, headers=merged)
-        request.extensions = {"timeout": self.client.timeout.as_dict()}
+        extensions = {"timeout": self.client.timeout.as_dict()}
+        if method not in _BODYLESS:
+            return httpx.Request(method, url, headers=merged, extensions=extensions)
+        # A body-less request is what httpx's own encoding makes of no content: no
+        # framing header, Host first unless given, an empty body already read. Built
+        # from one Headers (httpx's path copies and re-normalises every header twice).
+        if not has_host:
+            merged.insert(0, (b"Host", url.netloc))
+        request = httpx.Request(
+            method, url, headers=httpx.Headers(merged), stream=_NO_BODY, extensions=extensions
+        )
+        request.read()
         return request
 
     def answered(self, request: httpx.Request, response: httpx.Response, start: float) -> None:
