@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from range_streams._heads import Head, parse_response_head, says_close, write_request_head
+from range_streams._headers import header_map
+from range_streams._heads import (
+    Head,
+    fields_say_close,
+    parse_response_head,
+    says_close,
+    write_request_head,
+)
 from range_streams._http11 import Exchange
 
 FAST = settings(max_examples=400, deadline=None)
@@ -57,6 +64,9 @@ REQUEST_CASES = [
     ("colon-in-name", b"GET", b"/", [HOST, (b"X: y", b"z")], False),
     ("leading-space-value", b"GET", b"/", [HOST, (b"X", b" a")], False),
     ("nul-in-value", b"GET", b"/", [HOST, (b"X", b"a\x00b")], False),
+    ("trailing-tab-value", b"GET", b"/", [HOST, (b"X", b"a\t")], False),
+    ("form-feed-in-value", b"GET", b"/", [HOST, (b"X", b"a\x0cb")], False),
+    ("same-names-again", b"GET", b"/", [HOST, (b"Range", b"bytes=1-2")], True),
     ("space-in-target", b"GET", b"/a b", [HOST], False),
     ("bad-method", b"G(T", b"/", [HOST], False),
 ]
@@ -85,7 +95,9 @@ def test_request_head_table(
 
 
 NAME_BYTES = st.sampled_from([b"a", b"X", b"-", b"1", b"~", b" ", b":", b"\r", b"\n", b"\x00"])
-VALUE_BYTES = st.sampled_from([b"a", b" ", b"\t", b":", b"\r", b"\n", b"\x00", b"\x01", b"\xff"])
+VALUE_BYTES = st.sampled_from(
+    [b"a", b" ", b"\t", b":", b"\r", b"\n", b"\x00", b"\x01", b"\x0b", b"\x0c", b"\x7f", b"\xff"]
+)
 names = st.lists(NAME_BYTES, min_size=0, max_size=4).map(b"".join)
 values = st.lists(VALUE_BYTES, min_size=0, max_size=5).map(b"".join)
 
@@ -169,6 +181,13 @@ def assert_same_as_h11(block: bytes, head: Head) -> None:
     )
     fast_keep_alive = head.http_version == b"1.1" and not says_close(head.headers)
     assert fast_keep_alive is keep_alive
+    if head.fields is not None:
+        assert fields_say_close(head.fields) is says_close(head.headers)
+    # The field map is what the flows would otherwise make of httpx's Headers.
+    if block.isascii():
+        assert head.fields == header_map(httpx.Headers(head.headers).multi_items())
+    else:
+        assert head.fields is None
 
 
 STATUS_LINES = st.sampled_from(
@@ -191,6 +210,7 @@ FIELD_NAMES = st.sampled_from(
         b"Transfer-Encoding",
         b"Connection",
         b"X-A",
+        b"x-a",
         b"",
         b"X A",
         b" X",

@@ -45,6 +45,9 @@ def read_ranges(
     limits: BodyLimits,
 ) -> Flow[list[bytes]]:
     groups = coalesce(spans, policy.max_gap)
+    if len(groups) == 1:  # one request whatever the server: no batching to work out
+        data = yield from _fetch_single(remote, groups[0], retry, limits)
+        return slice_results(spans, groups, [data])
     fetched: dict[tuple[int, int], bytes] = {}
     pending = list(groups)
     if remote.multipart_supported is None and len(pending) > 1:

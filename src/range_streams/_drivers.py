@@ -33,7 +33,7 @@ from ._flow import (
 )
 from ._transport import DirectSend, quickack
 from ._urls import parse_url
-from ._wire import BODY_EXTENSION
+from ._wire import BODY_EXTENSION, FIELDS_EXTENSION
 from ._wire import asyncio_running as _asyncio_running
 
 __all__ = ["run_async", "run_sync"]
@@ -105,9 +105,7 @@ def _execute_sync(client: httpx.Client, command: Command, opened: list[Wire]) ->
         quickack(response)  # a no-op on our own clients' sockets, which re-arm per read
         if _preloaded(response):
             return Wire(response, iter((response.content,)), waited=waited)
-        chunks = response.iter_raw(command.chunk_size)
-        reader, filler = _reader(response, command), _filler(response, command)
-        return Wire(response, chunks, reader, waited, filler)
+        return _wire(response, response.iter_raw(command.chunk_size), command, waited, direct)
     if isinstance(command, Close):
         command.wire.closed = True
         command.wire.response.close()
@@ -195,9 +193,7 @@ async def _execute_async(client: httpx.AsyncClient, command: Command, opened: li
         quickack(response)
         if _preloaded(response):
             return Wire(response, _aiter_once(response.content), waited=waited)
-        chunks = response.aiter_raw(command.chunk_size)
-        reader, filler = _reader(response, command), _filler(response, command)
-        return Wire(response, chunks, reader, waited, filler)
+        return _wire(response, response.aiter_raw(command.chunk_size), command, waited, direct)
     if isinstance(command, Close):
         command.wire.closed = True
         await command.wire.response.aclose()
@@ -276,6 +272,19 @@ def _request(
     if direct is None:
         return client.build_request(command.method, url, headers=command.headers), None
     return direct.request(command.method, url, command.headers), direct
+
+
+def _wire(
+    response: httpx.Response,
+    chunks: Any,
+    command: Send,
+    waited: float,
+    direct: DirectSend | None,
+) -> Wire:
+    # The transport's field map only when nothing (an event hook) came between.
+    fields = response.extensions.get(FIELDS_EXTENSION) if direct is not None else None
+    reader, filler = _reader(response, command), _filler(response, command)
+    return Wire(response, chunks, reader, waited, filler, fields)
 
 
 def _reader(response: httpx.Response, command: Send) -> Any:

@@ -68,7 +68,7 @@ class Wire:
     """An open response; ``chunks`` is the driver's (sync or async) raw byte iterator,
     ``read(size)`` (our own transports only) a read of at most ``size`` bytes."""
 
-    __slots__ = ("chunks", "closed", "read", "readinto", "response", "waited")
+    __slots__ = ("chunks", "closed", "fields", "read", "readinto", "response", "waited")
 
     def __init__(
         self,
@@ -77,8 +77,12 @@ class Wire:
         read: Callable[[int], Any] | None = None,
         waited: float = 0.0,
         readinto: Callable[[memoryview], Any] | None = None,
+        fields: dict[str, str] | None = None,
     ) -> None:
         self.response = response
+        # The headers as lowercased names to values, where the transport read them so
+        # and nothing (an event hook) stood between it and us; see ``headers_of``.
+        self.fields = fields
         self.chunks = chunks
         self.read = read
         self.readinto = readinto  # our transports, counted bodies: straight into a buffer
@@ -260,6 +264,13 @@ def finish(wire: Wire, remaining: int) -> Flow[None]:
     yield Close(wire)
 
 
+def headers_of(wire: Wire) -> dict[str, str]:
+    """The response's headers, lowercased names to values (repeated names joined)."""
+    if wire.fields is not None:
+        return wire.fields
+    return header_map(wire.response.headers.multi_items())
+
+
 def remote_of(wire: Wire) -> str:
     return str(wire.response.request.url)
 
@@ -292,7 +303,7 @@ def learn_length(remote: RemoteState) -> Flow[int]:
     span = Span(0, 1)
     wire = yield from send(remote, request_headers(span, remote))
     status = wire.response.status_code
-    headers = header_map(wire.response.headers.multi_items())
+    headers = headers_of(wire)
     remaining = 0
     try:
         if status == 206:
@@ -335,7 +346,7 @@ def open_span(
         return Opened(None, span.start, span.start, span.start)
     wire = yield from send(remote, request_headers(span, remote, resume=resume))
     status = wire.response.status_code
-    headers = header_map(wire.response.headers.multi_items())
+    headers = headers_of(wire)
     opened: Opened | None = None
     try:
         if status == 206:

@@ -16,9 +16,15 @@ odd keeps h11's handling and error messages.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-__all__ = ["Head", "parse_response_head", "says_close", "write_request_head"]
+__all__ = [
+    "Head",
+    "fields_say_close",
+    "parse_response_head",
+    "says_close",
+    "write_request_head",
+]
 
 _TOKEN = rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+"
 _FIELD_VCHAR = rb"[^\x00\s]"  # visible or obs-text, as h11 reads it
@@ -26,31 +32,37 @@ _FIELD_CONTENT = rb"%s+(?:[ \t]+%s+)*" % (_FIELD_VCHAR, _FIELD_VCHAR)
 
 # NUL never occurs in a valid name or value, so joining them on NUL validates all of
 # them with one regex call each (a value can then not smuggle a CRLF into the head),
-# once the NULs are counted: one per field, or a field held one of its own.
+# once the NULs are counted: one per field, or a field held one of its own. A value
+# (h11's field-content, or empty) is bad if it holds CR, LF, FF or VT, or starts or
+# ends with SP or HTAB; ``_BAD_VALUE`` finds any of these in the joined values.
 _NAMES = re.compile(rb"(?:%s\x00)*" % _TOKEN)
-_VALUES = re.compile(rb"(?:(?:%s)?\x00)*" % _FIELD_CONTENT)
+_BAD_VALUE = re.compile(rb"[\r\n\f\v]|\x00[ \t]|[ \t]\x00")
 _METHOD = re.compile(_TOKEN)
 _TARGET = re.compile(rb"[\x21-\x7e]+")
 _FRAMING = (b"content-length", b"transfer-encoding")
 
 _STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: ((?:[ \t]|%s)*))?" % _FIELD_VCHAR)
-_FIELD_LINES = re.compile(rb"(?:%s:[ \t]*(?:%s)?[ \t]*\r\n)*" % (_TOKEN, _FIELD_CONTENT))
-# Once the lines are known good, these pick them apart in C: (name, value) pairs, and
-# the framing headers, which are rare enough to look for separately.
-_FIELD = re.compile(rb"(%s):[ \t]*((?:%s)?)[ \t]*\r\n" % (_TOKEN, _FIELD_CONTENT))
-_LENGTHS = re.compile(rb"^content-length:[ \t]*((?:%s)?)[ \t]*\r$" % _FIELD_CONTENT, re.I | re.M)
-_CHUNKED = re.compile(rb"^transfer-encoding:", re.I | re.M)
+# One field line: (the whole line, name, value). A match ends at the first CRLF after
+# its start (a value holds no CR or LF), so the matches tile the fields exactly when
+# every line is valid: their lengths adding up to the whole is the validation.
+_FIELD = re.compile(rb"((%s):[ \t]*((?:%s)?)[ \t]*\r\n)" % (_TOKEN, _FIELD_CONTENT))
 _DIGITS = re.compile(rb"[0-9]{1,20}")  # h11 refuses longer Content-Lengths
 
 
 @dataclass(frozen=True, slots=True)
 class Head:
-    """A response's status line and headers (names as the server spelled them)."""
+    """A response's status line and headers (names as the server spelled them).
+
+    ``fields``, for an all-ASCII head read here: lowercased names to values, repeated
+    names joined with ", " (what httpx's ``Headers.get`` returns), so that the checks of
+    every answer need not go through ``Headers`` again. ``None`` otherwise.
+    """
 
     status_code: int
     reason: bytes
     http_version: bytes  # b"1.1"
     headers: list[tuple[bytes, bytes]]
+    fields: dict[str, str] | None = field(default=None, compare=False)
 
 
 def write_request_head(
@@ -58,27 +70,49 @@ def write_request_head(
 ) -> bytes | None:
     """The head of a body-less request, Host first as h11 writes it; ``None`` if the
     request is not of the simple shape (h11 then writes it, or says what is wrong)."""
-    names = [name for name, _ in headers]
-    lowered = [name.lower() for name in names]
-    joined_names = b"\x00".join(names) + b"\x00"
-    joined_values = b"\x00".join(value for _, value in headers) + b"\x00"
+    names, values = zip(*headers, strict=True) if headers else ((), ())
+    host = _host_index(names)
+    # Values joined on NUL, with one in front: a value is valid when it holds no CR, LF,
+    # FF, VT or NUL of its own (the count) and neither starts nor ends with SP or HTAB.
+    joined = b"\x00%s\x00" % b"\x00".join(values)
     if (
-        lowered.count(b"host") != 1
-        or any(name in _FRAMING for name in lowered)
+        host is None
         or not _METHOD.fullmatch(method)
         or not _TARGET.fullmatch(target)
-        # A NUL of a name's or value's own would pass as a separator: count them.
-        or joined_names.count(0) != len(headers)
-        or joined_values.count(0) != len(headers)
-        or not _NAMES.fullmatch(joined_names)
-        or not _VALUES.fullmatch(joined_values)
+        or joined.count(0) != len(values) + 1
+        or _BAD_VALUE.search(joined)
     ):
         return None
-    host = lowered.index(b"host")
-    lines = [b"%s %s HTTP/1.1\r\n%s: %s\r\n" % (method, target, *headers[host])]
-    lines.extend(b"%s: %s\r\n" % pair for i, pair in enumerate(headers) if i != host)
-    lines.append(b"\r\n")
-    return b"".join(lines)
+    if host:
+        headers = [headers[host], *headers[:host], *headers[host + 1 :]]
+    fields = b"\r\n".join(b"%s: %s" % pair for pair in headers)
+    return b"%s %s HTTP/1.1\r\n%s\r\n\r\n" % (method, target, fields)
+
+
+_HOST_INDEX: dict[tuple[bytes, ...], int | None] = {}
+
+
+def _host_index(names: tuple[bytes, ...]) -> int | None:
+    """Where Host is among ``names``, or ``None`` if they are not of the simple shape
+    (an invalid name, no or several Host, a framing header). A client sends the same few
+    sets of names over and over: the answers are kept."""
+    known = _HOST_INDEX.get(names, -1)
+    if known != -1:
+        return known
+    lowered = [name.lower() for name in names]
+    joined = b"\x00".join(names) + b"\x00"
+    valid = (
+        lowered.count(b"host") == 1
+        and not any(name in _FRAMING for name in lowered)
+        # A NUL of a name's own would pass as a separator: count them.
+        and joined.count(0) == len(names)
+        and _NAMES.fullmatch(joined) is not None
+    )
+    index = lowered.index(b"host") if valid else None
+    if len(_HOST_INDEX) >= 256:  # bounded: arbitrary names must not grow it forever
+        _HOST_INDEX.clear()
+    _HOST_INDEX[names] = index
+    return index
 
 
 def parse_response_head(block: bytes) -> tuple[Head, int | None] | None:
@@ -89,14 +123,36 @@ def parse_response_head(block: bytes) -> tuple[Head, int | None] | None:
     status = _STATUS_LINE.fullmatch(block, 0, line_end) if line_end >= 0 else None
     if status is None or status[2][:1] == b"1":  # 1xx: informational, h11's
         return None
-    fields = block[line_end + 2 :]
-    if not _FIELD_LINES.fullmatch(fields) or _CHUNKED.search(fields):
+    start = line_end + 2
+    lines = _FIELD.findall(block, start)
+    whole, names, values = zip(*lines, strict=True) if lines else ((), (), ())
+    if sum(map(len, whole)) != len(block) - start:
+        return None  # some line is not a valid field line
+    # Neither names nor values hold a NUL: joined on it, they are split apart in C.
+    lowered = b"\x00".join(names).lower()
+    names_lowered = lowered.split(b"\x00")
+    if b"transfer-encoding" in names_lowered:
         return None
-    lengths = _LENGTHS.findall(fields)
-    if len(lengths) > 1 or (lengths and not _DIGITS.fullmatch(lengths[0])):
-        return None
-    length = int(lengths[0]) if lengths else None
-    head = Head(int(status[2]), status[3] or b"", b"1." + status[1], _FIELD.findall(fields))
+    length: int | None = None
+    lengths = names_lowered.count(b"content-length")
+    if lengths:
+        value = values[names_lowered.index(b"content-length")]
+        if lengths > 1 or not _DIGITS.fullmatch(value):
+            return None
+        length = int(value)
+    fields = None
+    if not lines:
+        fields = {}
+    elif block.isascii():
+        keys = lowered.decode("ascii").split("\x00")
+        texts = b"\x00".join(values).decode("ascii").split("\x00")
+        fields = dict(zip(keys, texts, strict=True))
+        if len(fields) < len(keys):  # a repeated name: joined, as Headers.get joins
+            fields = {}
+            for key, text in zip(keys, texts, strict=True):
+                fields[key] = f"{fields[key]}, {text}" if key in fields else text
+    headers = list(zip(names, values, strict=True))
+    head = Head(int(status[2]), status[3] or b"", b"1." + status[1], headers, fields)
     return head, length
 
 
@@ -107,3 +163,9 @@ def says_close(headers: list[tuple[bytes, bytes]]) -> bool:
         and b"close" in [token.strip() for token in value.lower().split(b",")]
         for name, value in headers
     )
+
+
+def fields_say_close(fields: dict[str, str]) -> bool:
+    """``says_close`` of a head's ``fields`` (repeated Connection headers joined by ", ")."""
+    value = fields.get("connection")
+    return value is not None and "close" in [token.strip() for token in value.lower().split(",")]

@@ -23,7 +23,13 @@ from typing import Any
 import h11
 import httpx
 
-from ._heads import Head, parse_response_head, says_close, write_request_head
+from ._heads import (
+    Head,
+    fields_say_close,
+    parse_response_head,
+    says_close,
+    write_request_head,
+)
 
 __all__ = ["Exchange", "Recv", "RecvInto", "SendAll", "Steps", "incomplete_body", "no_response"]
 
@@ -124,11 +130,11 @@ class Exchange:
 
     def _fast_keep_alive(self, head: Head) -> bool:
         # h11's rule: both sides HTTP/1.1 and neither says "Connection: close".
-        return (
-            head.http_version == b"1.1"
-            and not says_close(head.headers)
-            and not says_close(self._request[2])
-        )
+        if head.fields is not None:
+            closing = fields_say_close(head.fields)
+        else:
+            closing = says_close(head.headers)
+        return head.http_version == b"1.1" and not closing and not says_close(self._request[2])
 
     def _h11_head(self, data: bytes, *, closed: bool) -> Head | None:
         assert self._h11 is not None

@@ -25,7 +25,13 @@ from typing import Any
 
 import httpx
 
-from ._wire import TCP_QUICKACK, AsyncWireTransport, WireTransport, arm_quickack
+from ._wire import (
+    FIELDS_EXTENSION,
+    TCP_QUICKACK,
+    AsyncWireTransport,
+    WireTransport,
+    arm_quickack,
+)
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -219,7 +225,9 @@ class DirectSend:
     def answered(self, request: httpx.Request, response: httpx.Response, start: float) -> None:
         response.request = request
         response.stream = _Elapsed(response, start)
-        self.client.cookies.extract_cookies(response)
+        fields = response.extensions.get(FIELDS_EXTENSION)
+        if fields is None or "set-cookie" in fields:
+            self.client.cookies.extract_cookies(response)
         if _HTTPX_LOG.isEnabledFor(logging.INFO):
             _HTTPX_LOG.info(
                 'HTTP Request: %s %s "%s %d %s"',

@@ -41,6 +41,7 @@ from ._http11 import Exchange, Recv, RecvInto, Steps
 
 __all__ = [
     "BODY_EXTENSION",
+    "FIELDS_EXTENSION",
     "AsyncWireTransport",
     "IdlePool",
     "WireTransport",
@@ -51,6 +52,9 @@ __all__ = [
 
 # The response extension holding the body stream, whose ``read(size)`` the drivers use.
 BODY_EXTENSION = "range_streams.body"
+# The response's headers as ``_heads.Head.fields`` (lowercased names; None when the head
+# was not all ASCII or h11 read it): what the flows check, without going through Headers.
+FIELDS_EXTENSION = "range_streams.fields"
 READ_CHUNK = 1 << 20  # most bytes one body read asks the socket for
 SMALL_WRITE = 16 * 1024  # writes this small go straight to the kernel's send buffer
 TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)  # Linux only
@@ -174,6 +178,7 @@ def _response(
             "http_version": b"HTTP/" + head.http_version,
             "reason_phrase": head.reason,
             BODY_EXTENSION: stream,
+            FIELDS_EXTENSION: head.fields,
         },
     )
 
