@@ -101,6 +101,15 @@ def test_slice_results_errors() -> None:
         slice_results([(0, 5)], groups, [b"12345", b"12345"])
     with pytest.raises(InvalidRangeError):
         slice_results([(5, 0)], [], [])
+    # One span, one group (fetch_many's usual item) is checked the same way.
+    with pytest.raises(IncompleteBodyError):
+        slice_results([(0, 5)], [Group(0, 5, (0,))], [b"123"])
+    with pytest.raises(InvalidRangeError, match="not inside"):
+        slice_results([(0, 6)], [Group(0, 5, (0,))], [b"12345"])
+    with pytest.raises(InvalidRangeError, match="must be a pair of ints"):
+        slice_results([(0, 5.0)], [Group(0, 5, (0,))], [b"12345"])  # type: ignore[list-item]
+    whole = b"12345"
+    assert slice_results([(0, 5)], [Group(0, 5, (0,))], [whole])[0] is whole
 
 
 @st.composite

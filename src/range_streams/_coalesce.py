@@ -40,7 +40,9 @@ def _validated(spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
             raise InvalidRangeError(f"a span is a (start, stop) pair, not {span!r}")
         start, stop = span
         # bool is an int subclass, and True as an offset is always a mistake.
-        if any(isinstance(end, bool) or not isinstance(end, int) for end in (start, stop)):
+        if not (type(start) is int and type(stop) is int) and any(
+            isinstance(end, bool) or not isinstance(end, int) for end in (start, stop)
+        ):
             raise InvalidRangeError(f"span ({start!r}, {stop!r}) must be a pair of ints")
         if not 0 <= start <= stop:
             raise InvalidRangeError(f"span [{start}, {stop}) is negative or inverted")
@@ -58,6 +60,9 @@ def coalesce(spans: Sequence[tuple[int, int]], max_gap: int) -> list[Group]:
     checked = _validated(spans)
     if isinstance(max_gap, bool) or not isinstance(max_gap, int) or max_gap < 0:
         raise InvalidRangeError(f"max_gap must be a non-negative int, not {max_gap!r}")
+    if len(checked) == 1:  # fetch_many's usual item: nothing to sort or merge
+        start, stop = checked[0]
+        return [Group(start, stop, (0,))] if start < stop else []
     order = sorted(
         (i for i, (start, stop) in enumerate(checked) if start < stop), key=lambda i: checked[i]
     )
@@ -122,6 +127,11 @@ def slice_results(
     checked = _validated(spans)
     if len(groups) != len(group_bytes):
         raise InvalidRangeError(f"{len(groups)} groups but {len(group_bytes)} byte strings")
+    if len(checked) == 1 and len(groups) == 1:
+        group, data = groups[0], group_bytes[0]
+        whole = (group.start, group.stop) == checked[0] and group.indices == (0,)
+        if whole and len(data) == group.stop - group.start:  # the span is the group
+            return [data]
     owner = _owners(len(checked), groups, group_bytes)
     return [_cut(i, checked[i], groups, group_bytes, owner) for i in range(len(checked))]
 

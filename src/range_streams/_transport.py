@@ -192,7 +192,7 @@ class DirectSend:
             or client.auth is not None
             or any(client.event_hooks.values())
             or client.params
-            or client.cookies
+            or _has_cookies(client.cookies)
         ):
             return None
         return cls(client, transport)
@@ -239,12 +239,22 @@ class DirectSend:
             )
 
 
+def _has_cookies(cookies: httpx.Cookies) -> bool:
+    # The jar's own dict of domains when it has one (empty: no cookie, and no walk of
+    # the jar's generator of generators); anything else is asked the public way.
+    domains = getattr(cookies.jar, "_cookies", None)
+    return bool(domains) if isinstance(domains, dict) else bool(cookies)
+
+
 class _Elapsed(httpx.SyncByteStream, httpx.AsyncByteStream):
     """The response's body, setting ``response.elapsed`` when closed, as httpx does."""
 
     def __init__(self, response: httpx.Response, start: float) -> None:
         self._stream: Any = response.stream
-        self._response = response
+        # Dropped once closed: the response holds this stream, so the pair would
+        # otherwise wait for the cycle collector (with ~45 objects per request behind
+        # them, which made it run every few requests and pause the batch for each).
+        self._response: httpx.Response | None = response
         self._start = start
 
     def __iter__(self) -> Any:
@@ -255,12 +265,17 @@ class _Elapsed(httpx.SyncByteStream, httpx.AsyncByteStream):
             yield chunk
 
     def close(self) -> None:
-        self._response.elapsed = _since(self._start)
+        self._set_elapsed()
         self._stream.close()
 
     async def aclose(self) -> None:
-        self._response.elapsed = _since(self._start)
+        self._set_elapsed()
         await self._stream.aclose()
+
+    def _set_elapsed(self) -> None:
+        response, self._response = self._response, None
+        if response is not None:
+            response.elapsed = _since(self._start)
 
 
 def _since(start: float) -> datetime.timedelta:

@@ -28,7 +28,7 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Generic, TypeVar
 
 import anyio
@@ -540,20 +540,14 @@ class _LoopSocket:
             raise httpx.WriteError(str(exc) or type(exc).__name__) from exc
 
     async def recv(self, size: int, timeout: float | None, arm: bool = True) -> bytes:
-        return await self._read(self.raw.recv, self._loop.sock_recv, size, timeout, arm)
+        return await self._read(self.raw.recv, size, timeout, arm)
 
     async def recv_into(self, view: memoryview, timeout: float | None, arm: bool = True) -> int:
-        return await self._read(self.raw.recv_into, self._loop.sock_recv_into, view, timeout, arm)
+        return await self._read(self.raw.recv_into, view, timeout, arm)
 
-    async def _read(
-        self,
-        now: Callable[[A], R],
-        later: Callable[[socket.socket, A], Awaitable[R]],
-        arg: A,
-        timeout: float | None,
-        arm: bool,
-    ) -> R:
-        """``now(arg)`` if the socket has data, else ``later(socket, arg)`` via the loop."""
+    async def _read(self, read: Callable[[A], R], arg: A, timeout: float | None, arm: bool) -> R:
+        """``read(arg)`` once the socket has data: at once if it has, else after waiting
+        (at most ``timeout``) for the loop to say it is readable."""
         if self._ready_reads >= self.YIELD_EVERY:  # before reading: a cancel loses nothing
             self._ready_reads = 0
             await anyio.lowlevel.checkpoint()
@@ -561,21 +555,53 @@ class _LoopSocket:
             arm_quickack(self.raw)
         try:
             try:
-                result = now(arg)
+                result = read(arg)
                 self._ready_reads += 1
                 return result
             except BlockingIOError:
                 self._ready_reads = 0
-            async with _deadline(timeout):
-                return await later(self.raw, arg)
+            while True:
+                await self._readable(timeout)
+                try:
+                    return read(arg)
+                except BlockingIOError:  # woken for nothing: wait again
+                    continue
         except TimeoutError as exc:
             raise httpx.ReadTimeout("timed out reading the response") from exc
         except OSError as exc:
             raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
 
+    async def _readable(self, timeout: float | None) -> None:
+        """Wait until the socket is readable, or raise ``TimeoutError`` after ``timeout``.
+
+        The loop's ``sock_recv`` would first try the read we just tried (one more
+        syscall), and a timeout scope around it cancels and un-cancels the task; one
+        future, woken by the reader or failed by the timer, does the same work.
+        """
+        loop, fd = self._loop, self.raw.fileno()
+        waiter = loop.create_future()
+        loop.add_reader(fd, _wake, waiter)
+        timer = None if timeout is None else loop.call_later(timeout, _expire, waiter)
+        try:
+            await waiter
+        finally:
+            loop.remove_reader(fd)
+            if timer is not None:
+                timer.cancel()
+
     async def aclose(self) -> None:
         with contextlib.suppress(OSError):
             self.raw.close()
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
 
 
 _AsyncConnection = _LoopSocket | _Stream
