@@ -225,3 +225,16 @@ def test_requests_leave_no_reference_cycles(server: RunningServer) -> None:
     file_reads()
     assert _cycle_garbage(batch) == []
     assert _cycle_garbage(file_reads) == []
+
+
+def test_fetch_result_repr_shows_sizes_not_bytes() -> None:
+    result = rs.FetchResult(3, "http://h/f", [b"x" * 4096, b""], None, 1)
+    assert repr(result) == (
+        "FetchResult(index=3, url='http://h/f', data=[<4096 bytes>, <0 bytes>],"
+        " error=None, requests=1)"
+    )
+    failed = rs.FetchResult(0, "u", error=ValueError("no"))
+    assert (
+        repr(failed)
+        == "FetchResult(index=0, url='u', data=None, error=ValueError('no'), requests=0)"
+    )

@@ -28,7 +28,7 @@ Item = tuple[str, Sequence[tuple[int, int]]]
 Progress = Callable[[int, int, "FetchResult"], None]
 
 
-@dataclass
+@dataclass(repr=False)
 class FetchResult:
     """One input's outcome: ``data`` holds the bytes of each span, in order, or ``error``."""
 
@@ -41,6 +41,20 @@ class FetchResult:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    def __repr__(self) -> str:
+        # The sizes, not the bytes: a result's repr lands in logs and tracebacks (and
+        # asyncio.run formats the main task's result on its way out), where megabytes
+        # of escaped bytes help no one and cost milliseconds.
+        data = None if self.data is None else f"[{', '.join(_size(d) for d in self.data)}]"
+        return (
+            f"FetchResult(index={self.index}, url={self.url!r}, data={data},"
+            f" error={self.error!r}, requests={self.requests})"
+        )
+
+
+def _size(data: bytes) -> str:
+    return f"<{len(data)} bytes>"
 
 
 def _client(concurrency: int) -> httpx.AsyncClient:
