@@ -8,6 +8,7 @@ blocking portal."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import importlib.util
@@ -948,6 +949,47 @@ def test_cancelled_mid_exchange_closes_the_connection(serve: Any, backend: str, 
 
     assert anyio.run(main, backend=backend) == (True, b"hello")
     assert server.accepted == 2
+
+
+def test_asyncio_watches_a_kept_alive_socket_once(serve: Any) -> None:
+    """Under asyncio a connection's socket is added to the loop's selector at its first
+    wait and stays while answers come; a FIN on the idle connection makes the loop stop
+    watching it (instead of waking on it every turn), and closing removes it."""
+    server = serve([[reply(HELLO), reply(HELLO), reply(HELLO), hang_up], [reply(HELLO)]])
+    calls: list[str] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        add, remove = loop.add_reader, loop.remove_reader
+
+        def counted_add(*args: Any) -> None:
+            calls.append("add")
+            add(*args)
+
+        def counted_remove(fd: Any) -> bool:
+            calls.append("remove")
+            return remove(fd)
+
+        loop.add_reader, loop.remove_reader = counted_add, counted_remove  # type: ignore[method-assign]
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        transport = AsyncWireTransport(limits)
+        async with httpx.AsyncClient(transport=transport, timeout=WAIT) as client:
+            for _ in range(3):
+                # The server answers after the request is read: every answer is waited for.
+                assert (await client.get(server.url())).content == b"hello"
+            assert calls == ["add"]
+            assert await anyio.to_thread.run_sync(server.conn(0).closed.wait, WAIT)
+            for _ in range(100):  # the FIN reaches the loop on one of its next turns
+                if calls == ["add", "remove"]:
+                    break
+                await asyncio.sleep(0.01)
+            assert calls == ["add", "remove"]
+            assert (await client.get(server.url())).content == b"hello"  # a new connection
+        assert calls == ["add", "remove", "add", "remove"]  # closed: no longer watched
+        watched = list(loop._selector.get_map().values())  # type: ignore[attr-defined]
+        assert len(watched) == 1  # only the loop's own wake-up pipe: no socket left
+
+    asyncio.run(main())
 
 
 # -- TLS ---------------------------------------------------------------------------------------

@@ -494,6 +494,12 @@ class _LoopSocket:
         self.raw = sock
         self._loop = loop
         self._ready_reads = 0
+        self._fd = sock.fileno()
+        # The loop watches the socket from the first wait on and keeps watching while
+        # answers keep coming (each request of a kept-alive connection waits once), so
+        # a wait costs no add/remove pair of selector calls (two epoll_ctl syscalls).
+        self._watched = False
+        self._waiter: asyncio.Future[None] | None = None
 
     @classmethod
     async def connect(cls, origin: Origin, timeout: float | None) -> _LoopSocket:
@@ -578,25 +584,39 @@ class _LoopSocket:
         syscall), and a timeout scope around it cancels and un-cancels the task; one
         future, woken by the reader or failed by the timer, does the same work.
         """
-        loop, fd = self._loop, self.raw.fileno()
-        waiter = loop.create_future()
-        loop.add_reader(fd, _wake, waiter)
+        loop = self._loop
+        if not self._watched:
+            loop.add_reader(self._fd, self._on_readable)
+            self._watched = True
+        self._waiter = waiter = loop.create_future()
         timer = None if timeout is None else loop.call_later(timeout, _expire, waiter)
         try:
             await waiter
         finally:
-            loop.remove_reader(fd)
+            self._waiter = None
             if timer is not None:
                 timer.cancel()
 
+    def _on_readable(self) -> None:
+        waiter = self._waiter
+        if waiter is None:
+            # Nobody waits (bytes or a FIN on an idle connection): stop watching, or the
+            # level-triggered selector would call again on every turn of the loop.
+            self._unwatch()
+        elif not waiter.done():
+            waiter.set_result(None)
+        # else: woken already, and the reader has not had its turn yet
+
+    def _unwatch(self) -> None:
+        if self._watched:
+            self._watched = False
+            self._loop.remove_reader(self._fd)
+
     async def aclose(self) -> None:
+        with contextlib.suppress(OSError, RuntimeError):  # RuntimeError: loop closed
+            self._unwatch()
         with contextlib.suppress(OSError):
             self.raw.close()
-
-
-def _wake(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
 
 
 def _expire(waiter: asyncio.Future[None]) -> None:
