@@ -79,12 +79,15 @@ class Tracker(httpx.BaseTransport, httpx.AsyncBaseTransport):
         key = request.headers.get("range", "")
         first, _, last = key.removeprefix("bytes=").partition("-")
         start = int(first or 0)
-        self._asked(start).set()
         with self.lock:
             self.events.append(("send", key))
-            if start in self.fail:
-                self.fail.discard(start)
-                return httpx.Response(503)
+            failed = start in self.fail
+            self.fail.discard(start)
+        # Only once the request is in the log: a test woken by this event reads the log
+        # at once (setting it first let a test on a loaded machine miss the request).
+        self._asked(start).set()
+        if failed:
+            return httpx.Response(503)
         response = self.server.handle(request)
         stop = int(last) + 1 if last else len(self.server.data)
         # The first window is a random read: nothing is asked ahead of it.
