@@ -992,6 +992,21 @@ def test_asyncio_watches_a_kept_alive_socket_once(serve: Any) -> None:
     asyncio.run(main())
 
 
+def test_a_client_kept_across_two_asyncio_runs_connects_anew(serve: Any) -> None:
+    """A pooled socket belongs to the loop that opened it; once that loop has closed, the
+    next loop gets a new connection instead of an error."""
+    server = serve([[reply(HELLO)], [reply(HELLO)]])
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    client = httpx.AsyncClient(transport=AsyncWireTransport(limits), timeout=WAIT)
+
+    async def get() -> bytes:
+        return (await client.get(server.url())).content
+
+    assert asyncio.run(get()) == b"hello"
+    assert asyncio.run(get()) == b"hello"
+    assert server.accepted == 2
+
+
 # -- TLS ---------------------------------------------------------------------------------------
 
 

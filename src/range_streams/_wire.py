@@ -597,6 +597,10 @@ class _LoopSocket:
             if timer is not None:
                 timer.cancel()
 
+    @property
+    def loop_closed(self) -> bool:
+        return self._loop.is_closed()
+
     def _on_readable(self) -> None:
         waiter = self._waiter
         if waiter is None:
@@ -656,6 +660,12 @@ def _tls_pending(connection: _AsyncConnection) -> bool:
         return True
     read_bio = getattr(connection.stream, "_read_bio", None)
     return read_bio is not None and read_bio.pending > 0
+
+
+def _loop_gone(connection: _AsyncConnection) -> bool:
+    """A socket of an event loop that has since closed (a client kept across two
+    ``asyncio.run`` calls): the loop can no longer wait on it, so it is not reused."""
+    return isinstance(connection, _LoopSocket) and connection.loop_closed
 
 
 def _literal_address(host: str, port: int) -> list[Any]:
@@ -752,7 +762,7 @@ class AsyncWireTransport(httpx.AsyncBaseTransport):
                 await old.aclose()
             if connection is None:
                 break
-            if readable(connection.raw) or _tls_pending(connection):
+            if readable(connection.raw) or _tls_pending(connection) or _loop_gone(connection):
                 await connection.aclose()
                 continue
             return connection, True
