@@ -8,6 +8,7 @@ caller cancels every item and closes every open response (the async driver's cle
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -145,11 +146,17 @@ async def as_completed(
                 group.start_soon(worker)
             done = 0
             while done < len(items):
-                result = await receive.receive()
-                done += 1
-                if progress is not None:
-                    progress(done, len(items), result)
-                yield result
+                # One wait, then whatever else has finished meanwhile: receive() yields to
+                # the loop each time, a turn taken in the middle of the workers' waves.
+                ready = [await receive.receive()]
+                with contextlib.suppress(anyio.WouldBlock):
+                    while True:
+                        ready.append(receive.receive_nowait())
+                for result in ready:
+                    done += 1
+                    if progress is not None:
+                        progress(done, len(items), result)
+                    yield result
     finally:
         send.close()
         receive.close()
