@@ -955,7 +955,9 @@ def test_asyncio_watches_a_kept_alive_socket_once(serve: Any) -> None:
     """Under asyncio a connection's socket is added to the loop's selector at its first
     wait and stays while answers come; a FIN on the idle connection makes the loop stop
     watching it (instead of waking on it every turn), and closing removes it."""
-    server = serve([[reply(HELLO), reply(HELLO), reply(HELLO), hang_up], [reply(HELLO)]])
+    # Each answer comes 20 ms after its request, so the client always has to wait for it.
+    late = pieces(b"", HELLO)
+    server = serve([[late, late, late, hang_up], [late]])
     calls: list[str] = []
 
     async def main() -> None:
@@ -975,7 +977,6 @@ def test_asyncio_watches_a_kept_alive_socket_once(serve: Any) -> None:
         transport = AsyncWireTransport(limits)
         async with httpx.AsyncClient(transport=transport, timeout=WAIT) as client:
             for _ in range(3):
-                # The server answers after the request is read: every answer is waited for.
                 assert (await client.get(server.url())).content == b"hello"
             assert calls == ["add"]
             assert await anyio.to_thread.run_sync(server.conn(0).closed.wait, WAIT)
