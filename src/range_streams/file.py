@@ -118,10 +118,14 @@ class RangeFile(io.RawIOBase):
     def close(self) -> None:
         if self.closed:
             return
+        # io's finalizer closes even a file whose __init__ raised (a bad URL): whatever
+        # was not made then has nothing to close.
+        core = getattr(self, "_core", None)
         try:
-            self._run(self._core.close())
+            if core is not None:
+                self._run(core.close())
         finally:
-            if self._owns_client:
+            if getattr(self, "_owns_client", False) and hasattr(self, "client"):
                 self.client.close()
             super().close()
 
