@@ -11,7 +11,8 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import anyio
 import httpx
@@ -36,7 +37,7 @@ from ._urls import parse_url
 from ._wire import BODY_EXTENSION, FIELDS_EXTENSION
 from ._wire import asyncio_running as _asyncio_running
 
-__all__ = ["run_async", "run_sync"]
+__all__ = ["Primed", "prime", "run_async", "run_sync"]
 
 T = TypeVar("T")
 
@@ -139,21 +140,73 @@ def _execute_sync(client: httpx.Client, command: Command, opened: list[Wire]) ->
     return None
 
 
+@dataclass(slots=True)
+class Primed(Generic[T]):
+    """A flow advanced to its first command before it is run, with that command's
+    request already built when it is a ``Send`` our transport takes directly: the part
+    of starting a flow that needs no I/O, done ahead while the event loop would wait
+    (``fetch_many``). ``command`` is None when the flow ended at once, with ``value``."""
+
+    flow: Flow[T]
+    command: Command | None
+    value: Any = None
+    request: _Prebuilt | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Prebuilt:
+    """A request built ahead, with what of the client it was built from: it is sent
+    only if those are unchanged and the client still takes requests directly (a cookie
+    may have arrived meanwhile, which ``DirectSend.of`` sees)."""
+
+    request: httpx.Request
+    client_headers: list[tuple[bytes, bytes]]
+    timeout: httpx.Timeout
+
+    def fits(self, client: httpx.Client | httpx.AsyncClient) -> bool:
+        return client.timeout is self.timeout and client.headers.raw == self.client_headers
+
+
+def prime(client: httpx.Client | httpx.AsyncClient, flow: Flow[T]) -> Primed[T]:
+    """Advance ``flow`` to its first command; the flow's own errors propagate."""
+    try:
+        command = flow.send(None)
+    except StopIteration as stop:
+        return Primed(flow, None, stop.value)
+    primed = Primed(flow, command)
+    if isinstance(command, Send) and (direct := DirectSend.of(client)) is not None:
+        try:
+            request = direct.request(command.method, parse_url(command.url), command.headers)
+        except Exception:  # raised again when it is sent, where the flow handles it
+            return primed
+        primed.request = _Prebuilt(request, client.headers.raw, client.timeout)
+    return primed
+
+
 async def run_async(
-    client: httpx.AsyncClient, flow: Flow[T], opened: list[Wire] | None = None
+    client: httpx.AsyncClient, flow: Flow[T] | Primed[T], opened: list[Wire] | None = None
 ) -> T:
     """Run ``flow`` to its end; ``opened`` collects the wires it opened."""
     result: Any = None
     error: BaseException | None = None
     opened = [] if opened is None else opened
+    first: Command | None = None
+    prebuilt: _Prebuilt | None = None
+    if isinstance(flow, Primed):
+        if flow.command is None:
+            return flow.value  # type: ignore[no-any-return]
+        first, prebuilt, flow = flow.command, flow.request, flow.flow
     while True:
-        try:
-            command = flow.throw(error) if error is not None else flow.send(result)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+        if first is not None:
+            command, first = first, None
+        else:
+            try:
+                command = flow.throw(error) if error is not None else flow.send(result)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
         error = None
         try:
-            result = await _execute_async(client, command, opened)
+            result = await _execute_async(client, command, opened, prebuilt)
         except Exception as exc:
             result, error = None, exc
         except BaseException:
@@ -166,11 +219,17 @@ async def run_async(
                         await wire.response.aclose()
             flow.close()
             raise
+        prebuilt = None
         if isinstance(result, Wire):
             opened.append(result)
 
 
-async def _execute_async(client: httpx.AsyncClient, command: Command, opened: list[Wire]) -> Any:
+async def _execute_async(
+    client: httpx.AsyncClient,
+    command: Command,
+    opened: list[Wire],
+    prebuilt: _Prebuilt | None = None,
+) -> Any:
     if isinstance(command, ReceiveInto):
         assert command.wire.readinto is not None
         return await command.wire.readinto(command.view)
@@ -182,7 +241,7 @@ async def _execute_async(client: httpx.AsyncClient, command: Command, opened: li
         except StopAsyncIteration:
             return b""
     if isinstance(command, Send):
-        request, direct = _request(client, command)
+        request, direct = _request(client, command, prebuilt)
         started = time.perf_counter()
         if direct is None:
             response = await client.send(request, stream=True, follow_redirects=False)
@@ -264,14 +323,17 @@ async def _discard(spawned: Spawned, wait: bool) -> None:
 
 
 def _request(
-    client: httpx.Client | httpx.AsyncClient, command: Send
+    client: httpx.Client | httpx.AsyncClient, command: Send, prebuilt: _Prebuilt | None = None
 ) -> tuple[httpx.Request, DirectSend | None]:
     """The request to send, and whether it may go straight to our transport."""
-    url = parse_url(command.url)
     direct = DirectSend.of(client)
     if direct is None:
-        return client.build_request(command.method, url, headers=command.headers), None
-    return direct.request(command.method, url, command.headers), direct
+        return client.build_request(
+            command.method, parse_url(command.url), headers=command.headers
+        ), None
+    if prebuilt is not None and prebuilt.fits(client):
+        return prebuilt.request, direct
+    return direct.request(command.method, parse_url(command.url), command.headers), direct
 
 
 def _wire(

@@ -1,0 +1,194 @@
+"""fetch_many starts the next items (flow primed, request built, no I/O) while the
+workers wait for answers; what goes over the wire is still what the client says at the
+moment each request is sent."""
+
+from __future__ import annotations
+
+import http.server
+import re
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+import range_streams as rs
+from range_streams import _drivers, _many
+from range_streams._batch import BatchPolicy
+from range_streams._body import RetryPolicy
+
+DATA = bytes(range(256)) * 64
+DELAY = 0.1  # the server's answer time: items start ahead ~15 ms into it
+
+
+class SlowHandler(http.server.BaseHTTPRequestHandler):
+    """Answers each range after ``delay``; records when each request arrived, its target
+    and its headers (names lowercased)."""
+
+    protocol_version = "HTTP/1.1"
+    seen: list[tuple[float, str, dict[str, str]]]
+    delay = DELAY
+
+    def do_GET(self) -> None:
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        self.seen.append((time.perf_counter(), self.path, headers))
+        time.sleep(self.delay)
+        match = re.fullmatch(r"bytes=(\d+)-(\d+)", self.headers.get("Range", ""))
+        assert match is not None
+        start, stop = int(match[1]), int(match[2]) + 1
+        self.send_response(206)
+        self.send_header("Content-Range", f"bytes {start}-{stop - 1}/{len(DATA)}")
+        self.send_header("Content-Length", str(stop - start))
+        self.end_headers()
+        self.wfile.write(DATA[start:stop])
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def slow_server() -> Iterator[tuple[str, type[SlowHandler]]]:
+    handler = type("Recording", (SlowHandler,), {"seen": []})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/file.bin", handler
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def _items(url: str, count: int) -> list[tuple[str, list[tuple[int, int]]]]:
+    return [(f"{url}?n={i}", [(i * 100, i * 100 + 100)]) for i in range(count)]
+
+
+class AheadLog:
+    """When each item was started ahead, and whether each built request was sent."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.started: list[float] = []
+        self.fits: list[bool] = []
+        start_ahead, fits = _many._Queue._start_ahead, _drivers._Prebuilt.fits
+
+        def logged_start_ahead(queue: Any) -> None:
+            before = len(queue._ready)
+            start_ahead(queue)
+            if len(queue._ready) > before:
+                self.started.append(time.perf_counter())
+
+        def logged_fits(prebuilt: Any, client: Any) -> bool:
+            self.fits.append(fits(prebuilt, client))
+            return self.fits[-1]
+
+        monkeypatch.setattr(_many._Queue, "_start_ahead", logged_start_ahead)
+        monkeypatch.setattr(_drivers._Prebuilt, "fits", logged_fits)
+
+
+def test_items_start_ahead_and_their_requests_are_sent(
+    slow_server: tuple[str, type[SlowHandler]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, handler = slow_server
+    log = AheadLog(monkeypatch)
+    items = _items(url, 8)
+    results = anyio.run(lambda: rs.fetch_many(items, concurrency=2))
+    assert [r.data for r in results] == [[DATA[i * 100 : i * 100 + 100]] for i in range(8)]
+    assert all(r.requests == 1 for r in results)
+    # Every item after each worker's first was started during a wait, and the request
+    # built then is the one that went out (the first two were built when taken).
+    assert len(log.started) == 6
+    assert log.fits == [True] * 8
+    assert len(handler.seen) == 8
+    for _, _, headers in handler.seen:
+        assert headers["accept-encoding"] == "identity"
+        assert headers["host"] == url.split("/")[2]
+
+
+@pytest.mark.parametrize("change", ["header", "cookie"])
+def test_a_client_changed_meanwhile_is_what_later_requests_carry(
+    slow_server: tuple[str, type[SlowHandler]], monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    """A request built ahead is sent only if the client is as it was: a header set or a
+    cookie stored in between (by a callback, another task, or a Set-Cookie) is sent."""
+    url, handler = slow_server
+    log = AheadLog(monkeypatch)
+    changed: list[float] = []
+
+    results: list[rs.FetchResult] = []
+
+    async def main() -> None:
+        client = rs.make_async_client()
+
+        async def change_client() -> None:
+            while not log.started:  # items have started ahead; none is sent yet
+                await anyio.sleep(0.001)
+            if change == "header":
+                client.headers["X-Batch"] = "late"
+            else:
+                client.cookies.set("session", "abc")
+            changed.append(time.perf_counter())
+
+        async with client, anyio.create_task_group() as group:
+            group.start_soon(change_client)
+            results.extend(await rs.fetch_many(_items(url, 6), concurrency=2, client=client))
+
+    anyio.run(main)
+    assert len(results) == 6 and all(r.error is None for r in results)
+    after = [headers for arrived, _, headers in handler.seen if arrived > changed[0]]
+    assert len(after) >= 2
+    if change == "header":
+        assert all(headers.get("x-batch") == "late" for headers in after)
+    else:
+        assert all(headers.get("cookie") == "session=abc" for headers in after)
+    if change == "header":  # the requests built before the change were not sent
+        assert False in log.fits
+    # (A cookie to send takes httpx's own path, which builds the request anew.)
+
+
+def test_a_cancelled_batch_closes_what_it_started_ahead(
+    slow_server: tuple[str, type[SlowHandler]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, handler = slow_server
+    handler.delay = 1.0  # nothing is answered before the cancel
+    primed: list[_drivers.Primed[Any]] = []
+    prime = _drivers.prime
+
+    def logged_prime(client: Any, flow: Any) -> Any:
+        primed.append(prime(client, flow))
+        return primed[-1]
+
+    monkeypatch.setattr(_many, "prime", logged_prime)
+
+    async def main() -> None:
+        async with anyio.create_task_group() as group:
+            group.start_soon(lambda: rs.fetch_many(_items(url, 6), concurrency=2))
+            while len(primed) < 4:  # two taken, two started ahead
+                await anyio.sleep(0.001)
+            group.cancel_scope.cancel()
+
+    anyio.run(main)
+    assert len(primed) == 4
+    assert all(p.flow.gi_frame is None for p in primed)  # type: ignore[attr-defined]
+    time.sleep(0.2)  # a request that went out has arrived by now
+    assert sorted(path for _, path, _ in handler.seen) == ["/file.bin?n=0", "/file.bin?n=1"]
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_timer_only_on_asyncio_and_only_when_round_trips_leave_a_lull(backend: str) -> None:
+    async def main() -> tuple[bool, bool]:
+        queue = _many._Queue(_runner(), [])
+        first = queue.arm()  # the first guess: a lull is likely
+        if first is not None:
+            first.cancel()
+        queue.took(0.002)  # a local server: 0.6 ms is no lull at all
+        return first is not None, queue.arm() is None
+
+    # trio has no timer callbacks: there, items start when taken.
+    assert anyio.run(main, backend=backend) == (backend == "asyncio", True)
+
+
+def _runner() -> Any:
+    return _many._Runner(httpx.AsyncClient(), 1, None, BatchPolicy(), RetryPolicy())
