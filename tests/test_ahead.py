@@ -74,10 +74,10 @@ class AheadLog:
         self.fits: list[bool] = []
         start_ahead, fits = _many._Queue._start_ahead, _drivers._Prebuilt.fits
 
-        def logged_start_ahead(queue: Any) -> None:
-            before = len(queue._ready)
-            start_ahead(queue)
-            if len(queue._ready) > before:
+        def logged_start_ahead(queue: Any, host: Any) -> None:
+            before = len(queue._hosts)
+            start_ahead(queue, host)
+            if len(queue._hosts) > before:
                 self.started.append(time.perf_counter())
 
         def logged_fits(prebuilt: Any, client: Any) -> bool:
@@ -179,16 +179,17 @@ def test_a_cancelled_batch_closes_what_it_started_ahead(
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_a_timer_only_on_asyncio_and_only_when_round_trips_leave_a_lull(backend: str) -> None:
     async def main() -> tuple[bool, bool]:
-        queue = _many._Queue(_runner(), [])
-        first = queue.arm()  # the first guess: a lull is likely
+        queue = _many._Queue(_runner(), [], None, 8)
+        running = _many._Entry(0, [(0, 1)], rs.FetchResult(0, "http://127.0.0.1/"))
+        first = queue.arm(running)  # the first guess: a lull is likely
         if first is not None:
             first.cancel()
         queue.took(0.002)  # a local server: 0.6 ms is no lull at all
-        return first is not None, queue.arm() is None
+        return first is not None, queue.arm(running) is None
 
     # trio has no timer callbacks: there, items start when taken.
     assert anyio.run(main, backend=backend) == (backend == "asyncio", True)
 
 
 def _runner() -> Any:
-    return _many._Runner(httpx.AsyncClient(), 1, None, BatchPolicy(), RetryPolicy())
+    return _many._Runner(httpx.AsyncClient(), BatchPolicy(), RetryPolicy())

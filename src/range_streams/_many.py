@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -23,8 +22,9 @@ from ._body import BodyLimits, RetryPolicy
 from ._drivers import Primed, prime, run_async
 from ._protocol import RemoteState
 from ._ranges import coerce_span
+from ._schedule import HostQueue
 from ._transport import make_async_client
-from ._urls import check_url
+from ._urls import check_url, parse_url
 
 __all__ = ["FetchResult", "as_completed", "fetch_many"]
 
@@ -37,6 +37,9 @@ Progress = Callable[[int, int, "FetchResult"], None]
 _AHEAD_FRACTION = 0.3
 _AHEAD_MIN = 0.001
 _FIRST_GUESS = 0.050
+# Under a per-host limit, how many items may wait, taken from the input, for their host
+# to have room (at least 4 per worker): an item of a free host further on waits.
+_WINDOW = 1024
 
 
 @dataclass(repr=False)
@@ -74,101 +77,127 @@ def _client(concurrency: int) -> httpx.AsyncClient:
 
 
 @dataclass(slots=True)
-class _Started:
-    """One item made ready to run (no I/O yet): its result, and its flow primed, or the
-    error that already settled it."""
+class _Entry:
+    """One input on its way: its URL checked (or the error that settled it), its host
+    when a per-host limit applies, and its flow once started (primed, request built)."""
 
+    index: int
+    spans: Sequence[tuple[int, int]]
     result: FetchResult
-    remote: RemoteState | None = None
     url: str = ""
+    host: str | None = None
+    remote: RemoteState | None = None
     primed: Primed[list[bytes]] | None = None
+    started: bool = False
 
 
 class _Runner:
-    def __init__(
-        self,
-        client: httpx.AsyncClient,
-        concurrency: int,
-        per_host: int | None,
-        batch: BatchPolicy,
-        retry: RetryPolicy,
-    ) -> None:
-        if concurrency < 1:
-            raise ValueError(f"concurrency must be at least 1, not {concurrency}")
+    def __init__(self, client: httpx.AsyncClient, batch: BatchPolicy, retry: RetryPolicy) -> None:
         self.client = client
-        self.concurrency = concurrency
-        self.per_host_limit = per_host or concurrency
-        self.hosts: dict[str, anyio.CapacityLimiter] = {}
         self.batch = batch
         self.retry = retry
 
-    def start(self, index: int, item: Item) -> _Started:
-        url, spans = item
-        result = FetchResult(index, str(url))
+    def start(self, entry: _Entry) -> None:
+        """Make ``entry`` ready to run, with no I/O: its flow primed and its first
+        request built, or its error (a bad span) recorded."""
+        entry.started = True
+        if entry.result.error is not None:
+            return
         try:
-            checked = check_url(url)
-            remote = RemoteState(checked)
-            spans = [_absolute(span) for span in spans]
+            remote = RemoteState(entry.url)
+            spans = [_absolute(span) for span in entry.spans]
             flow = read_ranges(remote, spans, self.batch, self.retry, BodyLimits())
-            return _Started(result, remote, checked, prime(self.client, flow))
+            entry.primed, entry.remote = prime(self.client, flow), remote
         except Exception as exc:  # the item's error, not the batch's
-            result.error = exc
-            return _Started(result)
+            entry.result.error = exc
 
-    async def run(self, started: _Started) -> FetchResult:
-        result, remote, primed = started.result, started.remote, started.primed
+    async def run(self, entry: _Entry) -> FetchResult:
+        if not entry.started:
+            self.start(entry)
+        result, remote, primed = entry.result, entry.remote, entry.primed
         if primed is None or remote is None:
             return result
         try:
-            try:
-                if self.per_host_limit < self.concurrency:
-                    async with self._host_limit(started.url):
-                        result.data = await run_async(self.client, primed)
-                else:  # the workers' number is the only bound: no limiter to pass
-                    result.data = await run_async(self.client, primed)
-            finally:
-                result.requests = remote.requests_sent
+            result.data = await run_async(self.client, primed)
         except Exception as exc:  # the item's error, not the batch's
             result.error = exc
+        finally:
+            result.requests = remote.requests_sent
         return result
-
-    def _host_limit(self, url: str) -> anyio.CapacityLimiter:
-        host = httpx.URL(url).netloc.decode("ascii")
-        if host not in self.hosts:
-            self.hosts[host] = anyio.CapacityLimiter(self.per_host_limit)
-        return self.hosts[host]
 
 
 class _Queue:
-    """The items in input order, each started (checked, its flow primed and request
-    built: no I/O) when a worker takes it, or earlier, while the workers wait.
+    """The items in input order, each handed to a worker when one is free and, under a
+    per-host limit, when its host runs fewer than that many items (``HostQueue``): an
+    item of a busy host waits while later items of other hosts run.
 
-    Why ahead: starting an item is ~50 us of CPU, a fifth of a worker's turnaround from
-    one answer to its next request. When answers arrive together (the first round's do,
-    within a few ms), each waits for the turnarounds before it, so the last connection
-    of the batch starts every later round late. Starting the next item in the lull before
-    the answer comes takes that part off the path between an answer and the next request.
-    asyncio has no idle priority: a worker sets a timer for a fraction of the shortest
-    item time seen so far, which falls in the wait for long round trips, and sets none
-    when round trips are too short to leave a lull (a local server).
+    Items are started (URL checked, flow primed, request built: no I/O) when a worker
+    takes them, or earlier, while the workers wait. Why ahead: starting an item is ~50 us
+    of CPU, a fifth of a worker's turnaround from one answer to its next request. When
+    answers arrive together (the first round's do, within a few ms), each waits for the
+    turnarounds before it, so the last connection of the batch starts every later round
+    late. Starting the next item in the lull before the answer comes takes that part off
+    the path between an answer and the next request. asyncio has no idle priority: a
+    worker sets a timer for a fraction of the shortest item time seen so far, which falls
+    in the wait for long round trips, and sets none when round trips are too short to
+    leave a lull (a local server).
     """
 
-    def __init__(self, runner: _Runner, items: Sequence[Item]) -> None:
+    def __init__(
+        self, runner: _Runner, items: Sequence[Item], per_host: int | None, window: int
+    ) -> None:
         self._runner = runner
         self._pending = iter(enumerate(items))
-        self._ready: deque[_Started] = deque()
+        self._per_host = per_host
+        self._hosts: HostQueue[_Entry] = HostQueue(per_host)
+        self._window = window  # at most this many items wait, taken from the input
+        self._freed: anyio.Event | None = None
         self._shortest = _FIRST_GUESS
         self._closed = False
 
-    def take(self) -> _Started | None:
-        if self._ready:
-            return self._ready.popleft()
-        for index, item in self._pending:
-            return self._runner.start(index, item)
+    async def take(self) -> _Entry | None:
+        """The next item to run, counted as running on its host; None once none is left."""
+        while True:
+            entry = self._hosts.take()
+            while entry is None and len(self._hosts) < self._window:
+                entry = self._pull()
+                if entry is None:
+                    break
+                if self._hosts.has_room(entry.host):
+                    self._hosts.started(entry.host)
+                else:
+                    self._hosts.add(entry.index, entry.host, entry)
+                    entry = None
+            if entry is not None:
+                return entry
+            if not self._hosts:
+                return None  # every item has been taken
+            # Every waiting item's host is full: the next item to finish frees a place.
+            if self._freed is None:
+                self._freed = anyio.Event()
+            await self._freed.wait()
+
+    def done(self, entry: _Entry) -> None:
+        self._hosts.done(entry.host)
+        if self._freed is not None:
+            self._freed.set()
+            self._freed = None
+
+    def _pull(self) -> _Entry | None:
+        for index, (url, spans) in self._pending:
+            entry = _Entry(index, spans, FetchResult(index, str(url)))
+            try:
+                entry.url = check_url(url)
+                if self._per_host is not None:
+                    entry.host = parse_url(entry.url).netloc.decode("ascii")
+            except Exception as exc:  # the item's error, not the batch's
+                entry.result.error = exc
+            return entry
         return None
 
-    def arm(self) -> asyncio.TimerHandle | None:
-        """A timer that starts the next item ahead while this worker's item runs."""
+    def arm(self, running: _Entry) -> asyncio.TimerHandle | None:
+        """A timer that starts an item ahead while ``running`` runs: the next one of
+        its host, which this worker is likeliest to take when it is done."""
         delay = self._shortest * _AHEAD_FRACTION
         if delay < _AHEAD_MIN:
             return None
@@ -176,24 +205,40 @@ class _Queue:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # trio: it has no timer callbacks; items start when taken
             return None
-        return loop.call_later(delay, self._start_ahead)
+        return loop.call_later(delay, self._start_ahead, running.host)
 
     def took(self, seconds: float) -> None:
         self._shortest = min(self._shortest, seconds)
 
-    def _start_ahead(self) -> None:
-        if not self._closed:
-            for index, item in self._pending:  # at most one: a timer per running item
-                self._ready.append(self._runner.start(index, item))
+    def _start_ahead(self, host: str | None) -> None:
+        """Start the first waiting item of ``host`` not yet started or, when there is
+        none, the next item of the input (at most one item per timer)."""
+        if self._closed:
+            return
+        for waiting in self._hosts.waiting(host):
+            if not waiting.started:
+                self._runner.start(waiting)
                 return
+        if len(self._hosts) < self._window and (entry := self._pull()) is not None:
+            self._runner.start(entry)
+            self._hosts.add(entry.index, entry.host, entry)
 
     def close(self) -> None:
         """Items started but never run: their flows end here (they opened nothing)."""
         self._closed = True
-        while self._ready:
-            primed = self._ready.popleft().primed
-            if primed is not None:
-                primed.flow.close()
+        for entry in self._hosts.drain():
+            if entry.primed is not None:
+                entry.primed.flow.close()
+
+
+def _host_limit(concurrency: int, per_host: int | None) -> int | None:
+    """The per-host limit that binds (None: the workers' number is the only bound)."""
+    for name, value in (("concurrency", concurrency), ("per_host", per_host)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise TypeError(f"{name} must be an int, not {value!r}")
+        if value is not None and value < 1:
+            raise ValueError(f"{name} must be at least 1, not {value}")
+    return per_host if per_host is not None and per_host < concurrency else None
 
 
 def _absolute(span: tuple[int, int]) -> tuple[int, int]:
@@ -214,11 +259,16 @@ async def as_completed(
     batch: BatchPolicy | None = None,
     retry: RetryPolicy | None = None,
 ) -> AsyncIterator[FetchResult]:
-    """Yield each item's ``FetchResult`` as it finishes (``.index`` says which input)."""
+    """Yield each item's ``FetchResult`` as it finishes (``.index`` says which input).
+
+    Takes the arguments of ``fetch_many``. Leaving the loop early (``break``, an
+    exception, a cancel) stops the items still running and closes their responses.
+    """
+    host_limit = _host_limit(concurrency, per_host)
     owned = client is None
     active = client if client is not None else _client(concurrency)
-    runner = _Runner(active, concurrency, per_host, batch or BatchPolicy(), retry or RetryPolicy())
-    queue = _Queue(runner, items)
+    runner = _Runner(active, batch or BatchPolicy(), retry or RetryPolicy())
+    queue = _Queue(runner, items, host_limit, max(_WINDOW, 4 * concurrency))
     send, receive = anyio.create_memory_object_stream[FetchResult](len(items) or 1)
     try:
         async with anyio.create_task_group() as group:
@@ -226,12 +276,13 @@ async def as_completed(
             # finishes starts the next at once, without a trip through a limiter (each
             # was a yield to the event loop, which kept all connections in step).
             async def worker() -> None:
-                while (started := queue.take()) is not None:
-                    timer = queue.arm()
+                while (entry := await queue.take()) is not None:
+                    timer = queue.arm(entry)
                     began = time.perf_counter()
                     try:
-                        result = await runner.run(started)
+                        result = await runner.run(entry)
                     finally:
+                        queue.done(entry)
                         if timer is not None:
                             timer.cancel()
                     if result.requests:  # a round trip's length, not a local refusal's
@@ -272,7 +323,24 @@ async def fetch_many(
     batch: BatchPolicy | None = None,
     retry: RetryPolicy | None = None,
 ) -> list[FetchResult]:
-    """Fetch the spans of many URLs concurrently; one result per input, in input order."""
+    """Fetch the spans of many URLs concurrently; one result per input, in input order.
+
+    ``items`` are ``(url, spans)`` pairs. Spans are half-open ``(start, stop)`` pairs
+    (or ``ranges.Range``). An item's spans are
+    coalesced into as few requests as its server allows (``batch``), and a body that
+    breaks off is resumed (``retry``).
+
+    At most ``concurrency`` items run at once (on a client of ours, that many
+    connections); with ``per_host``, at most that many per host (``host:port``), and an
+    item of a busy host waits while later items of other hosts run. ``client`` is used
+    as given and left open; without one, the batch makes its own and closes it.
+    ``progress(done, total, result)`` is called as each item finishes.
+
+    One item's failure is that item's ``error`` (a bad URL or span, an error status, a
+    file that changed); it never loses the others' results. Bad limits raise
+    ``ValueError``/``TypeError`` before anything is opened. Cancelling the call closes
+    every response it opened.
+    """
     results: list[FetchResult | None] = [None] * len(items)
     stream = as_completed(
         items,
