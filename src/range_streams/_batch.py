@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from ._body import Body, BodyLimits, RetryPolicy
 from ._coalesce import Group, batch_requests, coalesce, slice_results
 from ._errors import ContentRangeError, MultipartError, RangeResponseError
-from ._flow import Flow, Gather, Receive, Wire, finish, send, status_error
+from ._flow import Flow, Gather, Receive, Wire, finish, learn_length, send, status_error
 from ._headers import parse_content_range
 from ._multipart import boundary_from_content_type, extract, parse_byteranges
 from ._protocol import RemoteState, check_encoding, multi_range_headers
-from ._ranges import Span
+from ._ranges import Span, resolve_span
 
-__all__ = ["BatchPolicy", "read_ranges"]
+__all__ = ["BatchPolicy", "read_ranges", "read_spans"]
 
 logger = logging.getLogger("range_streams")
 
@@ -71,6 +71,41 @@ def read_ranges(
         for group, data in zip(singles, datas, strict=True):
             fetched[(group.start, group.stop)] = data
     return slice_results(spans, groups, [fetched[(g.start, g.stop)] for g in groups])
+
+
+def read_spans(
+    remote: RemoteState,
+    spans: Sequence[Span],
+    policy: BatchPolicy,
+    retry: RetryPolicy,
+    limits: BodyLimits,
+) -> Flow[list[bytes]]:
+    """``read_ranges`` for spans that may also count from the end or run to it.
+
+    The length those need is learned by the first request that can go without it (a
+    suffix ``bytes=-n`` or an open end ``bytes=n-``), whose bytes are kept, or else by
+    ``GET bytes=0-0``; the other spans are then resolved and read as one batch. So the
+    tail of a file costs one request, and the tail plus any other spans two.
+    """
+    absolute: list[tuple[int, int]] = []
+    for span in spans:
+        if not span.is_absolute:
+            break
+        assert span.stop is not None
+        absolute.append((span.start, span.stop))
+    else:
+        return (yield from read_ranges(remote, absolute, policy, retry, limits))
+    read: dict[int, bytes] = {}
+    first = next((i for i, s in enumerate(spans) if not s.is_absolute and not s.needs_length), None)
+    if first is not None:
+        read[first] = yield from Body(remote, spans[first], retry=retry, limits=limits).read_all()
+    total = remote.total if remote.total is not None else (yield from learn_length(remote))
+    rest = [i for i in range(len(spans)) if i not in read]
+    if rest:
+        resolved = [resolve_span(spans[i], total) for i in rest]
+        datas = yield from read_ranges(remote, resolved, policy, retry, limits)
+        read.update(zip(rest, datas, strict=True))
+    return [read[i] for i in range(len(spans))]
 
 
 def _batches(groups: list[Group], remote: RemoteState, policy: BatchPolicy) -> list[list[Group]]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import anyio
 import httpx
 
-from ._batch import BatchPolicy, read_ranges
+from ._batch import BatchPolicy, read_spans
 from ._body import BodyLimits, RetryPolicy
 from ._drivers import Primed, prime, run_async
 from ._protocol import RemoteState
@@ -28,7 +28,7 @@ from ._urls import check_url, parse_url
 
 __all__ = ["FetchResult", "as_completed", "fetch_many"]
 
-Item = tuple[str, Sequence[tuple[int, int]]]
+Item = tuple[str, Sequence[tuple[int, int | None]]]
 Progress = Callable[[int, int, "FetchResult"], None]
 
 # Starting items ahead (``_Queue``): the timer's delay is this fraction of the shortest
@@ -82,7 +82,7 @@ class _Entry:
     when a per-host limit applies, and its flow once started (primed, request built)."""
 
     index: int
-    spans: Sequence[tuple[int, int]]
+    spans: Sequence[tuple[int, int | None]]
     result: FetchResult
     url: str = ""
     host: str | None = None
@@ -105,8 +105,8 @@ class _Runner:
             return
         try:
             remote = RemoteState(entry.url)
-            spans = [_absolute(span) for span in entry.spans]
-            flow = read_ranges(remote, spans, self.batch, self.retry, BodyLimits())
+            spans = [coerce_span(span) for span in entry.spans]
+            flow = read_spans(remote, spans, self.batch, self.retry, BodyLimits())
             entry.primed, entry.remote = prime(self.client, flow), remote
         except Exception as exc:  # the item's error, not the batch's
             entry.result.error = exc
@@ -241,14 +241,6 @@ def _host_limit(concurrency: int, per_host: int | None) -> int | None:
     return per_host if per_host is not None and per_host < concurrency else None
 
 
-def _absolute(span: tuple[int, int]) -> tuple[int, int]:
-    coerced = coerce_span(span)
-    if not coerced.is_absolute:
-        raise ValueError(f"fetch_many takes absolute (start, stop) spans, not {span!r}")
-    assert coerced.stop is not None
-    return coerced.start, coerced.stop
-
-
 async def as_completed(
     items: Sequence[Item],
     *,
@@ -326,7 +318,8 @@ async def fetch_many(
     """Fetch the spans of many URLs concurrently; one result per input, in input order.
 
     ``items`` are ``(url, spans)`` pairs. Spans are half-open ``(start, stop)`` pairs
-    (or ``ranges.Range``). An item's spans are
+    (or ``ranges.Range``); negative numbers count from the end and ``stop=None`` runs to
+    it, so ``(-22, None)`` is one ``Range: bytes=-22`` request. An item's spans are
     coalesced into as few requests as its server allows (``batch``), and a body that
     breaks off is resumed (``retry``).
 
