@@ -123,7 +123,8 @@ def test_as_completed_yields_every_item(server: RunningServer) -> None:
     items = [(server.url("sample.bin"), [(i, i + 1)]) for i in range(30)]
 
     async def main() -> list[int]:
-        return sorted([r.index async for r in rs.as_completed(items, concurrency=5)])
+        async with rs.as_completed(items, concurrency=5) as results:
+            return sorted([r.index async for r in results])
 
     assert anyio.run(main) == list(range(30))
 

@@ -28,7 +28,7 @@ from ._errors import (
     StreamClosedError,
 )
 from ._file_core import FileOptions
-from ._many import FetchResult, as_completed, fetch_many
+from ._many import AsCompleted, FetchResult, as_completed, fetch_many
 from ._registry import PruningLevel
 from ._response import AsyncRangeResponse, RangeResponse
 from ._source import ByteSource, BytesSource
@@ -40,6 +40,7 @@ from .stream import AsyncRangeStream, RangeStream
 __version__ = "2.0.0.dev0"
 
 __all__ = [
+    "AsCompleted",
     "AsyncRangeFile",
     "AsyncRangeResponse",
     "AsyncRangeStream",

@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 import httpx
@@ -26,7 +28,7 @@ from ._schedule import HostQueue
 from ._transport import make_async_client
 from ._urls import check_url, parse_url
 
-__all__ = ["FetchResult", "as_completed", "fetch_many"]
+__all__ = ["AsCompleted", "FetchResult", "as_completed", "fetch_many"]
 
 Item = tuple[str, Sequence[tuple[int, int | None]]]
 Progress = Callable[[int, int, "FetchResult"], None]
@@ -241,7 +243,121 @@ def _host_limit(concurrency: int, per_host: int | None) -> int | None:
     return per_host if per_host is not None and per_host < concurrency else None
 
 
-async def as_completed(
+class AsCompleted:
+    """The results of a batch as each item finishes: ``as_completed``'s answer.
+
+    Enter it, then iterate::
+
+        async with range_streams.as_completed(items, concurrency=20) as results:
+            async for result in results:  # ``result.index`` says which input
+                ...
+
+    The workers run in a task group that the ``async with`` opens and closes in the
+    caller's task, so leaving early (``break``, an exception, a cancel) stops the items
+    still running and closes their responses before the block is left. (An async
+    generator cannot promise that: one abandoned mid-loop is closed later, from another
+    task, where its task group can no longer be exited.)
+    """
+
+    def __init__(
+        self,
+        items: Sequence[Item],
+        *,
+        concurrency: int,
+        per_host: int | None,
+        client: httpx.AsyncClient | None,
+        progress: Progress | None,
+        batch: BatchPolicy | None,
+        retry: RetryPolicy | None,
+    ) -> None:
+        self._host_limit = _host_limit(concurrency, per_host)
+        self._items = items
+        self._concurrency = concurrency
+        self._client = client
+        self._progress = progress
+        self._batch = batch or BatchPolicy()
+        self._retry = retry or RetryPolicy()
+        self._ready: deque[FetchResult] = deque()
+        self._done = 0
+        self._state = "new"
+
+    async def __aenter__(self) -> AsCompleted:
+        if self._state != "new":
+            raise RuntimeError("an as_completed batch can be entered only once")
+        self._state = "running"
+        self._owned = self._client is None
+        self._active = self._client if self._client is not None else _client(self._concurrency)
+        self._runner = _Runner(self._active, self._batch, self._retry)
+        window = max(_WINDOW, 4 * self._concurrency)
+        self._queue = _Queue(self._runner, self._items, self._host_limit, window)
+        count = len(self._items)
+        self._send, self._receive = anyio.create_memory_object_stream[FetchResult](count or 1)
+        self._group = anyio.create_task_group()
+        await self._group.__aenter__()
+        # ``concurrency`` workers share one queue of the items: a worker whose item
+        # finishes starts the next at once, without a trip through a limiter (each was a
+        # yield to the event loop, which kept all connections in step).
+        for _ in range(min(self._concurrency, count)):
+            self._group.start_soon(self._worker)
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> bool | None:
+        self._state = "closed"
+        try:
+            self._group.cancel_scope.cancel()  # the items still running, if left early
+            # Exited as if the block had ended well: the block's own exception (or
+            # cancel) then propagates as itself, not inside the group's ExceptionGroup.
+            await self._group.__aexit__(None, None, None)
+        finally:
+            self._queue.close()
+            self._send.close()
+            self._receive.close()
+            if self._owned:
+                with anyio.CancelScope(shield=True):
+                    await self._active.aclose()
+        return None
+
+    def __aiter__(self) -> AsCompleted:
+        if self._state != "running":
+            raise TypeError(
+                "iterate an as_completed batch inside its block: `async with"
+                " as_completed(items) as results: async for result in results: ...`"
+            )
+        return self
+
+    async def __anext__(self) -> FetchResult:
+        if not self._ready:
+            if self._done == len(self._items) or self._state != "running":
+                raise StopAsyncIteration
+            # One wait, then whatever else has finished meanwhile: receive() yields to the
+            # loop each time, a turn taken in the middle of the workers' waves.
+            self._ready.append(await self._receive.receive())
+            with contextlib.suppress(anyio.WouldBlock):
+                while True:
+                    self._ready.append(self._receive.receive_nowait())
+        result = self._ready.popleft()
+        self._done += 1
+        if self._progress is not None:
+            self._progress(self._done, len(self._items), result)
+        return result
+
+    async def _worker(self) -> None:
+        queue, runner = self._queue, self._runner
+        while (entry := await queue.take()) is not None:
+            timer = queue.arm(entry)
+            began = time.perf_counter()
+            try:
+                result = await runner.run(entry)
+            finally:
+                queue.done(entry)
+                if timer is not None:
+                    timer.cancel()
+            if result.requests:  # a round trip's length, not a local refusal's
+                queue.took(time.perf_counter() - began)
+            self._send.send_nowait(result)  # the buffer holds all
+
+
+def as_completed(
     items: Sequence[Item],
     *,
     concurrency: int = 10,
@@ -250,59 +366,18 @@ async def as_completed(
     progress: Progress | None = None,
     batch: BatchPolicy | None = None,
     retry: RetryPolicy | None = None,
-) -> AsyncIterator[FetchResult]:
-    """Yield each item's ``FetchResult`` as it finishes (``.index`` says which input).
-
-    Takes the arguments of ``fetch_many``. Leaving the loop early (``break``, an
-    exception, a cancel) stops the items still running and closes their responses.
-    """
-    host_limit = _host_limit(concurrency, per_host)
-    owned = client is None
-    active = client if client is not None else _client(concurrency)
-    runner = _Runner(active, batch or BatchPolicy(), retry or RetryPolicy())
-    queue = _Queue(runner, items, host_limit, max(_WINDOW, 4 * concurrency))
-    send, receive = anyio.create_memory_object_stream[FetchResult](len(items) or 1)
-    try:
-        async with anyio.create_task_group() as group:
-            # ``concurrency`` workers share one queue of the items: a worker whose item
-            # finishes starts the next at once, without a trip through a limiter (each
-            # was a yield to the event loop, which kept all connections in step).
-            async def worker() -> None:
-                while (entry := await queue.take()) is not None:
-                    timer = queue.arm(entry)
-                    began = time.perf_counter()
-                    try:
-                        result = await runner.run(entry)
-                    finally:
-                        queue.done(entry)
-                        if timer is not None:
-                            timer.cancel()
-                    if result.requests:  # a round trip's length, not a local refusal's
-                        queue.took(time.perf_counter() - began)
-                    send.send_nowait(result)  # the buffer holds all
-
-            for _ in range(min(concurrency, len(items))):
-                group.start_soon(worker)
-            done = 0
-            while done < len(items):
-                # One wait, then whatever else has finished meanwhile: receive() yields to
-                # the loop each time, a turn taken in the middle of the workers' waves.
-                ready = [await receive.receive()]
-                with contextlib.suppress(anyio.WouldBlock):
-                    while True:
-                        ready.append(receive.receive_nowait())
-                for result in ready:
-                    done += 1
-                    if progress is not None:
-                        progress(done, len(items), result)
-                    yield result
-    finally:
-        queue.close()
-        send.close()
-        receive.close()
-        if owned:
-            with anyio.CancelScope(shield=True):
-                await active.aclose()
+) -> AsCompleted:
+    """Each item's ``FetchResult`` as it finishes, from an ``async with`` block (see
+    ``AsCompleted``). Takes the arguments of ``fetch_many``; bad limits raise here."""
+    return AsCompleted(
+        items,
+        concurrency=concurrency,
+        per_host=per_host,
+        client=client,
+        progress=progress,
+        batch=batch,
+        retry=retry,
+    )
 
 
 async def fetch_many(
@@ -335,7 +410,7 @@ async def fetch_many(
     every response it opened.
     """
     results: list[FetchResult | None] = [None] * len(items)
-    stream = as_completed(
+    batch_results = as_completed(
         items,
         concurrency=concurrency,
         per_host=per_host,
@@ -344,6 +419,7 @@ async def fetch_many(
         batch=batch,
         retry=retry,
     )
-    async for result in stream:
-        results[result.index] = result
+    async with batch_results:
+        async for result in batch_results:
+            results[result.index] = result
     return [r for r in results if r is not None]
