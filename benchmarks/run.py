@@ -29,6 +29,7 @@ import os
 import platform
 import random
 import shutil
+import socket
 import statistics
 import struct
 import subprocess
@@ -448,6 +449,53 @@ def many_httpx_gather(ctx: Ctx) -> Verify:
     return many_check(asyncio.run(main()), ctx)
 
 
+def many_raw_sockets(ctx: Ctx) -> Verify:
+    """The rig's floor, not a library: 20 asyncio sockets opened at once, each sending
+    prebuilt GETs from a shared list and reading each answer by its Content-Length (no
+    header checks, no retries). What a client without any per-request work would take."""
+    parsed = httpx.URL(ctx.base)
+    host, port = parsed.host, parsed.port or 80
+    items = many_items(ctx)
+    requests = [
+        (
+            f"GET {httpx.URL(url).raw_path.decode()} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            f"Range: bytes={start}-{stop - 1}\r\nAccept-Encoding: identity\r\n\r\n"
+        ).encode()
+        for url, [(start, stop)] in items
+    ]
+    chunks: list[bytes] = [b""] * len(requests)
+
+    async def connection(loop: asyncio.AbstractEventLoop, todo: list[int]) -> None:
+        sock = socket.socket()
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            await loop.sock_connect(sock, (host, port))
+            while todo:
+                index = todo.pop()
+                await loop.sock_sendall(sock, requests[index])
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += await loop.sock_recv(sock, 65536)
+                head, _, body = data.partition(b"\r\n\r\n")
+                if not head.startswith(b"HTTP/1.1 206"):
+                    raise Wrong(f"expected 206, got {head[:40]!r}")
+                length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                while len(body) < length:
+                    body += await loop.sock_recv(sock, 65536)
+                chunks[index] = body
+        finally:
+            sock.close()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        todo = list(reversed(range(len(requests))))  # popped from the end: input order
+        await asyncio.gather(*(connection(loop, todo) for _ in range(MANY_CONCURRENCY)))
+
+    asyncio.run(main())
+    return many_check(chunks, ctx)
+
+
 def many_rs_fetch_many(ctx: Ctx) -> Verify:
     import range_streams  # noqa: PLC0415
 
@@ -624,6 +672,7 @@ TASKS = [
         f"fetch_many: {MANY_URLS} URLs x 1 range, concurrency {MANY_CONCURRENCY}",
         [
             ("httpx: asyncio.gather, semaphore 20", many_httpx_gather),
+            ("raw asyncio sockets (the rig's floor)", many_raw_sockets),
             ("rs: fetch_many", many_rs_fetch_many),
         ],
         "httpx: asyncio.gather, semaphore 20",
