@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 import range_streams as rs
-from range_streams import _drivers, _many
+from range_streams import _drivers, _item_queue
 from range_streams._batch import BatchPolicy
 from range_streams._body import RetryPolicy
 
@@ -74,7 +74,7 @@ class AheadLog:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.started: list[float] = []
         self.fits: list[bool] = []
-        start_ahead, fits = _many._Queue._start_ahead, _drivers._Prebuilt.fits
+        start_ahead, fits = _item_queue.ItemQueue._start_ahead, _drivers._Prebuilt.fits
 
         def logged_start_ahead(queue: Any, host: Any) -> None:
             before = len(queue._hosts)
@@ -86,7 +86,7 @@ class AheadLog:
             self.fits.append(fits(prebuilt, client))
             return self.fits[-1]
 
-        monkeypatch.setattr(_many._Queue, "_start_ahead", logged_start_ahead)
+        monkeypatch.setattr(_item_queue.ItemQueue, "_start_ahead", logged_start_ahead)
         monkeypatch.setattr(_drivers._Prebuilt, "fits", logged_fits)
 
 
@@ -162,7 +162,7 @@ def test_a_cancelled_batch_closes_what_it_started_ahead(
         primed.append(prime(client, flow))
         return primed[-1]
 
-    monkeypatch.setattr(_many, "prime", logged_prime)
+    monkeypatch.setattr(_item_queue, "prime", logged_prime)
 
     async def main() -> None:
         async with anyio.create_task_group() as group:
@@ -181,8 +181,8 @@ def test_a_cancelled_batch_closes_what_it_started_ahead(
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_a_timer_only_on_asyncio_and_only_when_round_trips_leave_a_lull(backend: str) -> None:
     async def main() -> tuple[bool, bool]:
-        queue = _many._Queue(_runner(), [], None, 8)
-        running = _many._Entry(0, [(0, 1)], rs.FetchResult(0, "http://127.0.0.1/"))
+        queue = _item_queue.ItemQueue(_runner(), [], None, 8)
+        running = _item_queue.Entry(0, [(0, 1)], rs.FetchResult(0, "http://127.0.0.1/"))
         first = queue.arm(running)  # the first guess: a lull is likely
         if first is not None:
             first.cancel()
@@ -194,4 +194,4 @@ def test_a_timer_only_on_asyncio_and_only_when_round_trips_leave_a_lull(backend:
 
 
 def _runner() -> Any:
-    return _many._Runner(httpx.AsyncClient(), BatchPolicy(), RetryPolicy())
+    return _item_queue.Runner(httpx.AsyncClient(), BatchPolicy(), RetryPolicy())

@@ -16,7 +16,7 @@ import anyio
 import pytest
 
 import range_streams as rs
-from range_streams import _many
+from range_streams import _item_queue, _many
 
 DATA = bytes(range(256)) * 64
 
@@ -165,13 +165,13 @@ def test_a_cancelled_batch_closes_the_items_waiting_for_their_host(
 ) -> None:
     urls, recorder = servers
     primed: list[Any] = []
-    prime = _many.prime
+    prime = _item_queue.prime
 
     def logged_prime(client: Any, flow: Any) -> Any:
         primed.append(prime(client, flow))
         return primed[-1]
 
-    monkeypatch.setattr(_many, "prime", logged_prime)
+    monkeypatch.setattr(_item_queue, "prime", logged_prime)
 
     async def main() -> None:
         async with anyio.create_task_group() as group:
