@@ -4,10 +4,6 @@ moment each request is sent."""
 
 from __future__ import annotations
 
-import contextlib
-import http.server
-import re
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -20,48 +16,31 @@ import range_streams as rs
 from range_streams import _drivers, _item_queue
 from range_streams._batch import BatchPolicy
 from range_streams._body import RetryPolicy
+from tests.slow_server import DATA, PrimeLog, RangeHandler, serving
 
-DATA = bytes(range(256)) * 64
 DELAY = 0.1  # the server's answer time: items start ahead ~15 ms into it
 
 
-class SlowHandler(http.server.BaseHTTPRequestHandler):
-    """Answers each range after ``delay``; records when each request arrived, its target
-    and its headers (names lowercased)."""
+class SlowHandler(RangeHandler):
+    """Answers each range after ``seconds``; records when each request arrived, its
+    target and its headers (names lowercased)."""
 
-    protocol_version = "HTTP/1.1"
     seen: list[tuple[float, str, dict[str, str]]]
-    delay = DELAY
+    seconds = DELAY
 
-    def do_GET(self) -> None:
+    def delay(self) -> float:
+        return self.seconds
+
+    def arrived(self) -> None:
         headers = {name.lower(): value for name, value in self.headers.items()}
         self.seen.append((time.perf_counter(), self.path, headers))
-        time.sleep(self.delay)
-        match = re.fullmatch(r"bytes=(\d+)-(\d+)", self.headers.get("Range", ""))
-        assert match is not None
-        start, stop = int(match[1]), int(match[2]) + 1
-        self.send_response(206)
-        self.send_header("Content-Range", f"bytes {start}-{stop - 1}/{len(DATA)}")
-        self.send_header("Content-Length", str(stop - start))
-        self.end_headers()
-        with contextlib.suppress(ConnectionError):  # a cancelled batch has hung up
-            self.wfile.write(DATA[start:stop])
-
-    def log_message(self, *args: Any) -> None:
-        pass
 
 
 @pytest.fixture
 def slow_server() -> Iterator[tuple[str, type[SlowHandler]]]:
     handler = type("Recording", (SlowHandler,), {"seen": []})
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/file.bin", handler
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serving(handler) as url:
+        yield url, handler
 
 
 def _items(url: str, count: int) -> list[tuple[str, list[tuple[int, int]]]]:
@@ -154,15 +133,8 @@ def test_a_cancelled_batch_closes_what_it_started_ahead(
     slow_server: tuple[str, type[SlowHandler]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url, handler = slow_server
-    handler.delay = 1.0  # nothing is answered before the cancel
-    primed: list[_drivers.Primed[Any]] = []
-    prime = _drivers.prime
-
-    def logged_prime(client: Any, flow: Any) -> Any:
-        primed.append(prime(client, flow))
-        return primed[-1]
-
-    monkeypatch.setattr(_item_queue, "prime", logged_prime)
+    handler.seconds = 1.0  # nothing is answered before the cancel
+    primed = PrimeLog(monkeypatch)
 
     async def main() -> None:
         async with anyio.create_task_group() as group:
@@ -173,7 +145,7 @@ def test_a_cancelled_batch_closes_what_it_started_ahead(
 
     anyio.run(main)
     assert len(primed) == 4
-    assert all(p.flow.gi_frame is None for p in primed)  # type: ignore[attr-defined]
+    assert primed.all_closed
     time.sleep(0.2)  # a request that went out has arrived by now
     assert sorted(path for _, path, _ in handler.seen) == ["/file.bin?n=0", "/file.bin?n=1"]
 

@@ -4,11 +4,6 @@ and the caller carries on unharmed. Run on asyncio and trio, against a slow real
 
 from __future__ import annotations
 
-import contextlib
-import http.server
-import re
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,44 +12,26 @@ import pytest
 
 import range_streams as rs
 from range_streams import _many
+from tests.slow_server import RangeHandler, serving
 
-DATA = bytes(range(256)) * 16
 
-
-class Handler(http.server.BaseHTTPRequestHandler):
+class Handler(RangeHandler):
     """Answers item ``n`` after ``n`` x 20 ms, so results finish in input order."""
 
-    protocol_version = "HTTP/1.1"
-    arrived: list[str]
+    arrived_paths: list[str]
 
-    def do_GET(self) -> None:
-        self.arrived.append(self.path)
-        n = int(self.path.rsplit("=", 1)[1])
-        time.sleep(0.02 * n)
-        match = re.fullmatch(r"bytes=(\d+)-(\d+)", self.headers.get("Range", ""))
-        assert match is not None
-        start, stop = int(match[1]), int(match[2]) + 1
-        self.send_response(206)
-        self.send_header("Content-Range", f"bytes {start}-{stop - 1}/{len(DATA)}")
-        self.send_header("Content-Length", str(stop - start))
-        self.end_headers()
-        with contextlib.suppress(ConnectionError):  # the batch was left: the client hung up
-            self.wfile.write(DATA[start:stop])
+    def delay(self) -> float:
+        return 0.02 * int(self.path.rsplit("=", 1)[1])
 
-    def log_message(self, *args: Any) -> None:
-        pass
+    def arrived(self) -> None:
+        self.arrived_paths.append(self.path)
 
 
 @pytest.fixture
 def server() -> Iterator[tuple[str, list[str]]]:
-    handler = type("Recording", (Handler,), {"arrived": []})
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/f.bin", handler.arrived
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    handler = type("Recording", (Handler,), {"arrived_paths": []})
+    with serving(handler) as url:
+        yield url, handler.arrived_paths
 
 
 def _items(url: str, count: int) -> list[tuple[str, list[tuple[int, int]]]]:

@@ -4,9 +4,6 @@ later items of other hosts run (the servers record the order of arrivals and ans
 
 from __future__ import annotations
 
-import contextlib
-import http.server
-import re
 import threading
 import time
 from collections.abc import Iterator
@@ -16,9 +13,8 @@ import anyio
 import pytest
 
 import range_streams as rs
-from range_streams import _item_queue, _many
-
-DATA = bytes(range(256)) * 64
+from range_streams import _many
+from tests.slow_server import DATA, PrimeLog, RangeHandler, serving
 
 
 class Recorder:
@@ -43,54 +39,29 @@ class Recorder:
             self.open[name] -= 1
 
 
-def _handler(
-    name: str, recorder: Recorder, delay: float
-) -> type[http.server.BaseHTTPRequestHandler]:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+def _handler(name: str, recorder: Recorder, seconds: float) -> type[RangeHandler]:
+    class Handler(RangeHandler):
+        def delay(self) -> float:
+            return seconds
 
-        def do_GET(self) -> None:
+        def arrived(self) -> None:
             recorder.arrived(name)
-            time.sleep(delay)
-            match = re.fullmatch(r"bytes=(\d+)-(\d+)", self.headers.get("Range", ""))
-            assert match is not None
-            start, stop = int(match[1]), int(match[2]) + 1
-            body = DATA[start:stop]
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{stop - 1}/{len(DATA)}")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            recorder.answered(name)  # before the body: the client cannot have it yet
-            with contextlib.suppress(ConnectionError):  # a cancelled batch has hung up
-                self.wfile.write(body)
 
-        def log_message(self, *args: Any) -> None:
-            pass
+        def answered(self) -> None:
+            recorder.answered(name)
 
     return Handler
 
 
 @pytest.fixture
 def servers(request: pytest.FixtureRequest) -> Iterator[tuple[dict[str, str], Recorder]]:
-    delay = getattr(request, "param", 0.05)
+    seconds = getattr(request, "param", 0.05)
     recorder = Recorder()
-    started = []
-    for name in ("A", "B"):
-        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(name, recorder, delay))
-        threading.Thread(target=httpd.serve_forever, daemon=True).start()
-        started.append(httpd)
-    try:
-        yield (
-            {
-                name: f"http://127.0.0.1:{h.server_address[1]}/f.bin"
-                for name, h in zip("AB", started, strict=True)
-            },
-            recorder,
-        )
-    finally:
-        for httpd in started:
-            httpd.shutdown()
-            httpd.server_close()
+    with (
+        serving(_handler("A", recorder, seconds)) as a,
+        serving(_handler("B", recorder, seconds)) as b,
+    ):
+        yield {"A": a, "B": b}, recorder
 
 
 def _items(urls: dict[str, str], hosts: str) -> list[tuple[str, list[tuple[int, int]]]]:
@@ -164,14 +135,7 @@ def test_a_cancelled_batch_closes_the_items_waiting_for_their_host(
     servers: tuple[dict[str, str], Recorder], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     urls, recorder = servers
-    primed: list[Any] = []
-    prime = _item_queue.prime
-
-    def logged_prime(client: Any, flow: Any) -> Any:
-        primed.append(prime(client, flow))
-        return primed[-1]
-
-    monkeypatch.setattr(_item_queue, "prime", logged_prime)
+    primed = PrimeLog(monkeypatch)
 
     async def main() -> None:
         async with anyio.create_task_group() as group:
@@ -185,6 +149,6 @@ def test_a_cancelled_batch_closes_the_items_waiting_for_their_host(
 
     anyio.run(main)
     assert len(primed) == 2
-    assert all(p.flow.gi_frame is None for p in primed)
+    assert primed.all_closed
     time.sleep(0.1)
     assert recorder.events[:1] == [("in", "A")] and recorder.events.count(("in", "A")) == 1
