@@ -115,8 +115,9 @@ def test_a_progress_callback_that_raises_ends_fetch_many_with_its_error(
     assert wires.closed
 
 
+@BACKENDS
 def test_a_cancel_from_outside_closes_everything(
-    server: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch
+    server: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch, backend: str
 ) -> None:
     url, arrived = server
     wires = Wires(monkeypatch)
@@ -128,7 +129,7 @@ def test_a_cancel_from_outside_closes_everything(
                 async for result in results:
                     seen.append(result.index)
 
-    anyio.run(main)
+    anyio.run(main, backend=backend)
     assert seen and seen == sorted(seen) and len(seen) < 20
     assert wires.closed
     assert len(arrived) < 20
