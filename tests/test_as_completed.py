@@ -16,12 +16,12 @@ from tests.slow_server import RangeHandler, serving
 
 
 class Handler(RangeHandler):
-    """Answers item ``n`` after ``n`` x 20 ms, so results finish in input order."""
+    """Answers item ``n`` after ``n`` x 50 ms, so results finish in input order."""
 
     arrived_paths: list[str]
 
     def delay(self) -> float:
-        return 0.02 * int(self.path.rsplit("=", 1)[1])
+        return 0.05 * int(self.path.rsplit("=", 1)[1])
 
     def arrived(self) -> None:
         self.arrived_paths.append(self.path)
