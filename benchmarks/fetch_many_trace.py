@@ -10,7 +10,7 @@ send and receive of the library's asyncio sockets. Per run it prints the total, 
 first request went out, the median and worst request latency, and the median and worst
 gap between a connection receiving a response and sending its next request (the client's
 own turnaround, the part the library controls). Instrumentation only wraps methods of
-``range_streams._wire._LoopSocket`` for the run; nothing else is changed.
+``range_streams._wire_async._LoopSocket`` for the run; nothing else is changed.
 """
 
 from __future__ import annotations
@@ -31,13 +31,13 @@ import run
 from _infra import exit_on_sigterm, latency_proxy_command, nginx_server
 
 import range_streams
-from range_streams import _wire
+from range_streams import _wire_async
 
 Event = tuple[float, int, str]
 
 
 def instrument(log: list[Event]) -> None:
-    send, recv = _wire._LoopSocket.send, _wire._LoopSocket.recv
+    send, recv = _wire_async._LoopSocket.send, _wire_async._LoopSocket.recv
 
     async def logged_send(self: Any, data: bytes, timeout: float | None, *more: Any) -> None:
         log.append((time.perf_counter(), id(self), "send"))
@@ -48,8 +48,8 @@ def instrument(log: list[Event]) -> None:
         log.append((time.perf_counter(), id(self), "recv"))
         return data
 
-    _wire._LoopSocket.send = logged_send  # type: ignore[method-assign]
-    _wire._LoopSocket.recv = logged_recv  # type: ignore[method-assign]
+    _wire_async._LoopSocket.send = logged_send  # type: ignore[method-assign]
+    _wire_async._LoopSocket.recv = logged_recv  # type: ignore[method-assign]
 
 
 def summarize(log: list[Event], started: float, total: float) -> str:

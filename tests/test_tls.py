@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 import range_streams as rs
-from range_streams import _wire
+from range_streams import _wire, _wire_async, _wire_sync
 
 trustme = pytest.importorskip("trustme")
 uvicorn = pytest.importorskip("uvicorn")
@@ -68,7 +68,8 @@ def trusting(ca: object, monkeypatch: pytest.MonkeyPatch) -> ssl.SSLContext:
     context = ssl.create_default_context()
     ca.configure_trust(context)  # type: ignore[attr-defined]
     context.set_alpn_protocols(["http/1.1"])
-    monkeypatch.setattr(_wire, "tls_context", lambda: context)
+    for module in (_wire_sync, _wire_async):
+        monkeypatch.setattr(module, "tls_context", lambda: context)
     return context
 
 
@@ -84,17 +85,17 @@ def test_sync_ranges_over_https(https_base: str, trusting: ssl.SSLContext) -> No
 
 
 def test_sync_connection_kept_alive_over_https(https_base: str, trusting: ssl.SSLContext) -> None:
-    transport = _wire.WireTransport(httpx.Limits())
+    transport = _wire_sync.WireTransport(httpx.Limits())
     connects = 0
-    original = _wire._Socket.connect
+    original = _wire_sync._Socket.connect
 
-    def counting(origin: _wire.Origin, timeout: float | None) -> _wire._Socket:
+    def counting(origin: _wire.Origin, timeout: float | None) -> _wire_sync._Socket:
         nonlocal connects
         connects += 1
         return original(origin, timeout)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_wire._Socket, "connect", staticmethod(counting))
+        patch.setattr(_wire_sync._Socket, "connect", staticmethod(counting))
         with httpx.Client(transport=transport) as client:
             for start in (0, 5000, 250_000):
                 response = client.get(

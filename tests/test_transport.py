@@ -1,6 +1,6 @@
-"""The clients range-streams creates use its own transports (``_wire``), which re-arm
-TCP_QUICKACK before every read (the nginx sendfile/tcp_nopush 40 ms stall; timings are
-in benchmarks/, not asserted here)."""
+"""The clients range-streams creates use its own transports (``_wire_sync``,
+``_wire_async``), which re-arm TCP_QUICKACK before every read (the nginx
+sendfile/tcp_nopush 40 ms stall; timings are in benchmarks/, not asserted here)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import anyio
 import pytest
 
 import range_streams as rs
-from range_streams import _transport, _wire
+from range_streams import _transport, _wire, _wire_async, _wire_sync
 
 
 class RecordingSocket:
@@ -35,7 +35,7 @@ def test_quickack_rearmed_before_every_read() -> None:
         client = socket.create_connection(server.getsockname())
         peer, _ = server.accept()
         recorded = RecordingSocket(client)
-        wrapped = _wire._Socket(recorded)  # type: ignore[arg-type]
+        wrapped = _wire_sync._Socket(recorded)  # type: ignore[arg-type]
         for _ in range(3):
             peer.sendall(b"x")
             assert wrapped.recv(10, 5.0) == b"x"
@@ -47,11 +47,11 @@ def test_quickack_rearmed_before_every_read() -> None:
 
 def test_made_clients_use_our_transports() -> None:
     with rs.make_client() as client:
-        assert isinstance(client._transport, _wire.WireTransport)  # type: ignore[attr-defined]
+        assert isinstance(client._transport, _wire_sync.WireTransport)  # type: ignore[attr-defined]
     with rs.RangeStream("http://127.0.0.1:9/x") as stream:
-        assert isinstance(stream.client._transport, _wire.WireTransport)  # type: ignore[attr-defined]
-    assert isinstance(rs.make_async_client()._transport, _wire.AsyncWireTransport)  # type: ignore[attr-defined]
-    assert isinstance(_transport.make_transport(), _wire.WireTransport)
+        assert isinstance(stream.client._transport, _wire_sync.WireTransport)  # type: ignore[attr-defined]
+    assert isinstance(rs.make_async_client()._transport, _wire_async.AsyncWireTransport)  # type: ignore[attr-defined]
+    assert isinstance(_transport.make_transport(), _wire_sync.WireTransport)
 
 
 @pytest.mark.skipif(_wire.TCP_QUICKACK is None, reason="TCP_QUICKACK is Linux only")
@@ -60,13 +60,13 @@ def test_async_connections_are_armed_too(server_factory, monkeypatch, backend) -
     """Under asyncio the socket is a TransportSocket, not a socket.socket: still armed.
     Under trio the connection is an anyio stream: armed too."""
     results: list[bool] = []
-    original = _wire.arm_quickack
+    original = _wire_async.arm_quickack
 
     def record(sock: Any) -> bool:
         results.append(original(sock))
         return results[-1]
 
-    monkeypatch.setattr(_wire, "arm_quickack", record)
+    monkeypatch.setattr(_wire_async, "arm_quickack", record)
     url = server_factory("uvicorn-starlette").url("small.bin")
 
     async def main() -> bytes:

@@ -1,5 +1,6 @@
-"""range-streams' own HTTP/1.1 transports (``_wire``) against a scripted raw-TCP server on
-127.0.0.1: what goes on the wire, which connections are reused, and which errors come out.
+"""range-streams' own HTTP/1.1 transports (``_wire_sync``, ``_wire_async``) against a
+scripted raw-TCP server on 127.0.0.1: what goes on the wire, which connections are
+reused, and which errors come out.
 
 Every scenario runs through ``httpx.Client`` on ``WireTransport`` and through
 ``httpx.AsyncClient`` on ``AsyncWireTransport`` (asyncio, and trio where a trio this anyio
@@ -24,8 +25,9 @@ import anyio.from_thread
 import httpx
 import pytest
 
-from range_streams import _wire
-from range_streams._wire import AsyncWireTransport, WireTransport
+from range_streams import _wire, _wire_async, _wire_sync
+from range_streams._wire_async import AsyncWireTransport
+from range_streams._wire_sync import WireTransport
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -849,7 +851,7 @@ def test_partial_read_then_close_is_not_reused(serve: Any, client: Harness) -> N
 
 
 class FakeTime:
-    """``time`` for ``_wire`` only, with a hand-driven ``monotonic``."""
+    """``time`` for the transports only, with a hand-driven ``monotonic``."""
 
     def __init__(self) -> None:
         self.now = 1000.0
@@ -863,7 +865,8 @@ class FakeTime:
 
 def test_keepalive_expiry(serve: Any, make: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     clock = FakeTime()
-    monkeypatch.setattr(_wire, "time", clock)
+    for module in (_wire_sync, _wire_async):
+        monkeypatch.setattr(module, "time", clock)
     client = make(httpx.Limits(max_keepalive_connections=5, keepalive_expiry=5.0))
     server = serve([[reply(HELLO), reply(HELLO), reply(HELLO)], [reply(HELLO)]])
     assert client.get(server.url()).content == b"hello"
@@ -1022,7 +1025,8 @@ def tls(ca: Any, monkeypatch: pytest.MonkeyPatch) -> ssl.SSLContext:
     trusting = ssl.create_default_context()
     ca.configure_trust(trusting)
     trusting.set_alpn_protocols(["http/1.1"])
-    monkeypatch.setattr(_wire, "tls_context", lambda: trusting)
+    for module in (_wire_sync, _wire_async):
+        monkeypatch.setattr(module, "tls_context", lambda: trusting)
     server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("localhost").configure_cert(server)
     return server

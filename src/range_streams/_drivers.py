@@ -35,7 +35,7 @@ from ._flow import (
 from ._transport import DirectSend, quickack
 from ._urls import parse_url
 from ._wire import BODY_EXTENSION, FIELDS_EXTENSION
-from ._wire import asyncio_running as _asyncio_running
+from ._wire_async import asyncio_running as _asyncio_running
 
 __all__ = ["Primed", "prime", "run_async", "run_sync"]
 

@@ -9,9 +9,10 @@ connection) sends that ACK only after ~40 ms. Responses of about 62-120 KiB — 
 segments — stall 44 ms each; curl on a keep-alive connection stalls the same way.
 
 The cure on our side is ``TCP_QUICKACK``. Linux clears it by itself, so setting it once
-does not last: our own transports (``_wire``) re-arm it before every read (~1 us). For a
-client passed in by the caller, the drivers set it once per response, right after the
-headers (``quickack``), which clears the stall in the measurements too.
+does not last: our own transports (``_wire_sync``, ``_wire_async``) re-arm it before
+every read (~1 us). For a client passed in by the caller, the drivers set it once per
+response, right after the headers (``quickack``), which clears the stall in the
+measurements too.
 """
 
 from __future__ import annotations
@@ -25,13 +26,9 @@ from typing import Any
 
 import httpx
 
-from ._wire import (
-    FIELDS_EXTENSION,
-    TCP_QUICKACK,
-    AsyncWireTransport,
-    WireTransport,
-    arm_quickack,
-)
+from ._wire import FIELDS_EXTENSION, TCP_QUICKACK, arm_quickack
+from ._wire_async import AsyncWireTransport
+from ._wire_sync import WireTransport
 
 __all__ = [
     "DEFAULT_LIMITS",
