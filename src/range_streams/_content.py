@@ -17,6 +17,7 @@ from ._body import Body, BodyLimits, RetryPolicy
 from ._drivers import run_async, run_sync
 from ._protocol import RemoteState
 from ._ranges import coerce_span
+from ._transport import make_async_client, make_client
 from ._urls import check_url
 
 __all__ = ["RangeContent"]
@@ -49,7 +50,7 @@ class RangeContent:
         return Body(self.remote, self.span, retry=self.retry, limits=BodyLimits(history=0))
 
     def __iter__(self) -> Iterator[bytes]:
-        client = self.client or httpx.Client(timeout=httpx.Timeout(30.0, connect=10.0))
+        client = self.client or make_client()  # ours: own transport, proxies honoured
         body = self._body()
         try:
             run_sync(client, body.open())
@@ -66,7 +67,7 @@ class RangeContent:
                 client.close()
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        client = self.async_client or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
+        client = self.async_client or make_async_client()
         body = self._body()
         try:
             await run_async(client, body.open())
