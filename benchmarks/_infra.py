@@ -34,6 +34,29 @@ def exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
 
 
+@contextlib.contextmanager
+def revision_src(revision: str | None, work: Path) -> Iterator[Path | None]:
+    """The ``src`` folder of ``revision``, checked out under ``work`` in a temporary git
+    worktree that is removed afterwards (None for no revision)."""
+    if revision is None:
+        yield None
+        return
+    repo, tree = HERE.parent, work / "revision"
+    subprocess.run(
+        ["git", "-C", str(repo), "worktree", "add", "--detach", str(tree), revision],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield tree / "src"
+    finally:
+        subprocess.run(
+            ["git", "-C", str(repo), "worktree", "remove", "--force", str(tree)],
+            check=False,
+            capture_output=True,
+        )
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket() as s:

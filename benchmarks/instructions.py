@@ -32,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import datagen
-from _infra import exit_on_sigterm, nginx_server
+from _infra import exit_on_sigterm, nginx_server, revision_src
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -95,29 +95,15 @@ def main() -> None:
     data_dir = HERE / ".data"
     art = datagen.generate(True, data_dir)["big_file"]
     trees = {"working tree": REPO / "src"}
-    with tempfile.TemporaryDirectory() as work:
-        worktree = Path(work) / "base"
-        if args.base:
-            subprocess.run(
-                ["git", "-C", str(REPO), "worktree", "add", "--detach", str(worktree), args.base],
-                check=True,
-                capture_output=True,
-            )
-            trees = {args.base: worktree / "src", **trees}
-        try:
-            with nginx_server(data_dir, Path(work)) as server, ThreadPoolExecutor(2) as pool:
-                url = f"{server.base_url}/{art.name}"
-                jobs = {
-                    label: per_batch(src, url, args.batches, args.urls, pool)
-                    for label, src in trees.items()
-                }
-        finally:
-            if args.base:
-                subprocess.run(
-                    ["git", "-C", str(REPO), "worktree", "remove", "--force", str(worktree)],
-                    check=False,
-                    capture_output=True,
-                )
+    with tempfile.TemporaryDirectory() as work, revision_src(args.base, Path(work)) as base:
+        if base is not None:
+            trees = {args.base: base, **trees}
+        with nginx_server(data_dir, Path(work)) as server, ThreadPoolExecutor(2) as pool:
+            url = f"{server.base_url}/{art.name}"
+            jobs = {
+                label: per_batch(src, url, args.batches, args.urls, pool)
+                for label, src in trees.items()
+            }
     print(f"fetch_many, {args.urls} URLs x 1 range of 4 KiB, concurrency 20, nginx; callgrind")
     for label, instructions in jobs.items():
         print(
