@@ -85,16 +85,24 @@ def read_spans(
     The length those need is learned by the first request that can go without it (a
     suffix ``bytes=-n`` or an open end ``bytes=n-``), whose bytes are kept, or else by
     ``GET bytes=0-0``; the other spans are then resolved and read as one batch. So the
-    tail of a file costs one request, and the tail plus any other spans two.
+    tail of a file costs one request, and the tail plus any other spans two. Absolute
+    spans get ``read_ranges``' own flow (no generator of ours in between).
     """
     absolute: list[tuple[int, int]] = []
     for span in spans:
-        if not span.is_absolute:
-            break
-        assert span.stop is not None
+        if span.stop is None or not span.is_absolute:
+            return _read_relative(remote, spans, policy, retry, limits)
         absolute.append((span.start, span.stop))
-    else:
-        return (yield from read_ranges(remote, absolute, policy, retry, limits))
+    return read_ranges(remote, absolute, policy, retry, limits)
+
+
+def _read_relative(
+    remote: RemoteState,
+    spans: Sequence[Span],
+    policy: BatchPolicy,
+    retry: RetryPolicy,
+    limits: BodyLimits,
+) -> Flow[list[bytes]]:
     read: dict[int, bytes] = {}
     first = next((i for i, s in enumerate(spans) if not s.is_absolute and not s.needs_length), None)
     if first is not None:
