@@ -1,7 +1,8 @@
 """Many files at once: ``fetch_many`` and ``as_completed``.
 
-Each item (a URL and its spans) runs the ``read_spans`` flow a file's ``read_ranges`` runs,
-under the async driver, with bounded concurrency overall and per host. One item's
+Each item (a URL and its spans) runs ``_batch.read_spans`` (the batching a file's
+``read_ranges`` uses, plus spans from the end) under the async driver, with bounded
+concurrency overall and per host (``_item_queue``). One item's
 failure is that item's ``error``; it never loses the others' results. Cancelling the
 caller cancels every item and closes every open response (the async driver's cleanup).
 """
