@@ -10,7 +10,7 @@ send and receive of the library's asyncio sockets. Per run it prints the total, 
 first request went out, the median and worst request latency, and the median and worst
 gap between a connection receiving a response and sending its next request (the client's
 own turnaround, the part the library controls). Instrumentation only wraps methods of
-``range_streams._wire_async._LoopSocket`` for the run; nothing else is changed.
+``range_streams._net.async_transport._LoopSocket`` for the run; nothing else is changed.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import run
 from _infra import exit_on_sigterm, latency_proxy_command, nginx_server
 
 import range_streams
-from range_streams import _wire_async
+from range_streams._net import async_transport as _wire_async
 
 Event = tuple[float, int, str]
 

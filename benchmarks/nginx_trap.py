@@ -33,12 +33,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _infra import exit_on_sigterm, find_nginx, nginx_server
 
-from range_streams._transport import (
+from range_streams._net.clients import (
     TCP_QUICKACK,
     make_async_transport,
     make_transport,
 )
-from range_streams._transport import quickack as quickack_response_hook
+from range_streams._net.clients import quickack as quickack_response_hook
 
 KIB = 1024
 SIZES_KIB = [16, 32, 48, 64, 80, 96, 100, 128, 256, 1024]

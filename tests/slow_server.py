@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from range_streams import _item_queue
+from range_streams._state import item_queue as _item_queue
 
 DATA = bytes(range(256)) * 64
 

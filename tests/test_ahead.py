@@ -13,9 +13,10 @@ import httpx
 import pytest
 
 import range_streams as rs
-from range_streams import _drivers, _item_queue
-from range_streams._batch import BatchPolicy
-from range_streams._body import RetryPolicy
+from range_streams._flows.batch import BatchPolicy
+from range_streams._flows.body import RetryPolicy
+from range_streams._runtime import drivers as _drivers
+from range_streams._state import item_queue as _item_queue
 from tests.slow_server import DATA, PrimeLog, RangeHandler, serving
 
 DELAY = 0.1  # the server's answer time: items start ahead ~15 ms into it

@@ -27,7 +27,7 @@ from range_streams._cli import execute
 from range_streams._cli._common import Console, TraceLog
 from range_streams._cli._demo import make_sample_zip
 from range_streams._cli._extract import UnsafePathError, safe_target
-from range_streams._download import part_paths
+from range_streams._state.download import part_paths
 from tests.servers.fixtures import MTIME, docroot_bytes
 from tests.servers.launch import RunningServer
 

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from range_streams._coalesce import Group, batch_requests, coalesce, slice_results
-from range_streams._errors import IncompleteBodyError, InvalidRangeError
-from range_streams._headers import range_header
-from range_streams._ranges import Span
+from range_streams._core.coalesce import Group, batch_requests, coalesce, slice_results
+from range_streams._core.errors import IncompleteBodyError, InvalidRangeError
+from range_streams._core.range_headers import range_header
+from range_streams._core.spans import Span
 
 FAST = settings(max_examples=200, deadline=None)
 

@@ -15,9 +15,10 @@ import httpx
 import pytest
 
 import range_streams as rs
-from range_streams._drivers import run_async, run_sync
-from range_streams._flow import Close, Flow, Send, Wire
-from range_streams._transport import DirectSend
+from range_streams._flows.commands import Close, Flow, Send, Wire
+from range_streams._net import clients
+from range_streams._net.clients import DirectSend
+from range_streams._runtime.drivers import run_async, run_sync
 
 DATA = bytes(range(256)) * 4
 
@@ -211,7 +212,7 @@ def test_environment_proxies_read_as_httpx_reads_them(
 ) -> None:
     for name, value in env.items():
         clean_env.setenv(name, value)
-    assert rs._transport.environment_proxies() == expected
+    assert clients.environment_proxies() == expected
 
 
 def test_made_clients_go_through_the_environments_proxy(

@@ -389,7 +389,7 @@ def test_readinto_straight_from_the_socket_matches_the_bytes(
 def test_sequential_readinto_uses_the_direct_path(
     uvicorn_server: RunningServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from range_streams import _body  # noqa: PLC0415
+    from range_streams._flows import body as _body  # noqa: PLC0415
 
     direct = 0
     original = _body.Body._pull_into

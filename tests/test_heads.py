@@ -9,15 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from range_streams._headers import header_map
-from range_streams._heads import (
+from range_streams._core.range_headers import header_map
+from range_streams._net.exchange import Exchange
+from range_streams._net.heads import (
     Head,
     fields_say_close,
     parse_response_head,
     says_close,
     write_request_head,
 )
-from range_streams._http11 import Exchange
 
 FAST = settings(max_examples=400, deadline=None)
 HOST = (b"Host", b"example.test")

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from range_streams._heads import Head
-from range_streams._http11 import HEAD_READ, Exchange
-from range_streams._wire import IdlePool
+from range_streams._net.exchange import HEAD_READ, Exchange
+from range_streams._net.heads import Head
+from range_streams._net.shared import IdlePool
 
 HOST = [(b"Host", b"example.test")]
 

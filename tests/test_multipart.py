@@ -12,13 +12,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from range_streams._errors import (
+from range_streams._core.errors import (
     ContentRangeError,
     InvalidRangeError,
     MultipartError,
     RangeStreamError,
 )
-from range_streams._multipart import Part, boundary_from_content_type, extract, parse_byteranges
+from range_streams._core.multipart import (
+    Part,
+    boundary_from_content_type,
+    extract,
+    parse_byteranges,
+)
 
 FILE = b"The quick brown fox jumps over the lazy dog"  # 43 bytes
 assert FILE[0:3] == b"The" and FILE[4:9] == b"quick" and FILE[40:43] == b"dog"

@@ -11,17 +11,15 @@ from hypothesis import strategies as st
 from ranges import Range
 
 from range_streams import InvalidRangeError, OverlapError
-from range_streams._body import History
-from range_streams._errors import ContentRangeError, RangeStreamError
-from range_streams._headers import (
+from range_streams._core.errors import ContentRangeError, RangeStreamError
+from range_streams._core.range_headers import (
     ContentRange,
     Validators,
     header_map,
     parse_content_range,
     range_header,
 )
-from range_streams._ranges import Span, coerce_span, resolve_span
-from range_streams._registry import (
+from range_streams._core.registry import (
     Burn,
     PruningLevel,
     Registry,
@@ -30,6 +28,8 @@ from range_streams._registry import (
     Trim,
     plan_overlap,
 )
+from range_streams._core.spans import Span, coerce_span, resolve_span
+from range_streams._flows.body import History
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from range_streams._schedule import HostQueue
+from range_streams._core.schedule import HostQueue
 
 
 def play(limit: int | None, script: str) -> list[str]:

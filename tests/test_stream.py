@@ -16,7 +16,7 @@ import pytest
 from ranges import Range
 
 import range_streams as rs
-from range_streams._ranges import coerce_span, resolve_span
+from range_streams._core.spans import coerce_span, resolve_span
 
 from .fakes import FakeServer, payload
 

@@ -14,7 +14,9 @@ import httpx
 import pytest
 
 import range_streams as rs
-from range_streams import _wire, _wire_async, _wire_sync
+from range_streams._net import async_transport as _wire_async
+from range_streams._net import shared as _wire
+from range_streams._net import sync_transport as _wire_sync
 
 trustme = pytest.importorskip("trustme")
 uvicorn = pytest.importorskip("uvicorn")

@@ -11,7 +11,10 @@ import anyio
 import pytest
 
 import range_streams as rs
-from range_streams import _transport, _wire, _wire_async, _wire_sync
+from range_streams._net import async_transport as _wire_async
+from range_streams._net import clients as _transport
+from range_streams._net import shared as _wire
+from range_streams._net import sync_transport as _wire_sync
 
 
 class RecordingSocket:

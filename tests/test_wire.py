@@ -25,9 +25,11 @@ import anyio.from_thread
 import httpx
 import pytest
 
-from range_streams import _wire, _wire_async, _wire_sync
-from range_streams._wire_async import AsyncWireTransport
-from range_streams._wire_sync import WireTransport
+from range_streams._net import async_transport as _wire_async
+from range_streams._net import shared as _wire
+from range_streams._net import sync_transport as _wire_sync
+from range_streams._net.async_transport import AsyncWireTransport
+from range_streams._net.sync_transport import WireTransport
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -7,10 +7,8 @@ of the remote file, or an exception from ``RangeStreamError``'s tree says why no
 
 from ranges import Range
 
-from ._batch import BatchPolicy
-from ._body import BodyLimits, RetryPolicy
 from ._content import RangeContent
-from ._errors import (
+from ._core.errors import (
     ContentEncodingError,
     ContentRangeError,
     HTTPStatusError,
@@ -27,13 +25,15 @@ from ._errors import (
     RetriesExhaustedError,
     StreamClosedError,
 )
-from ._file_core import FileOptions
+from ._core.registry import PruningLevel
+from ._core.source import ByteSource, BytesSource
+from ._core.strategies import BlockCache, ExactReads, Readahead, ReadStrategy
+from ._flows.batch import BatchPolicy
+from ._flows.body import BodyLimits, RetryPolicy
 from ._many import AsCompleted, FetchResult, as_completed, fetch_many
-from ._registry import PruningLevel
-from ._response import AsyncRangeResponse, RangeResponse
-from ._source import ByteSource, BytesSource
-from ._strategies import BlockCache, ExactReads, Readahead, ReadStrategy
-from ._transport import make_async_client, make_client
+from ._net.clients import make_async_client, make_client
+from ._state.file_core import FileOptions
+from ._state.response import AsyncRangeResponse, RangeResponse
 from .file import AsyncRangeFile, RangeFile, open, open_async
 from .stream import AsyncRangeStream, RangeStream
 

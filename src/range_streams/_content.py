@@ -13,12 +13,12 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 
-from ._body import Body, BodyLimits, RetryPolicy
-from ._drivers import run_async, run_sync
-from ._protocol import RemoteState
-from ._ranges import coerce_span
-from ._transport import make_async_client, make_client
-from ._urls import check_url
+from ._core.protocol import RemoteState
+from ._core.spans import coerce_span
+from ._core.urls import check_url
+from ._flows.body import Body, BodyLimits, RetryPolicy
+from ._net.clients import make_async_client, make_client
+from ._runtime.drivers import run_async, run_sync
 
 __all__ = ["RangeContent"]
 

@@ -18,10 +18,10 @@ from typing import Any
 import anyio
 import httpx
 
-from ._batch import BatchPolicy
-from ._body import RetryPolicy
-from ._item_queue import FetchResult, Item, ItemQueue, Progress, Runner
-from ._transport import make_async_client
+from ._flows.batch import BatchPolicy
+from ._flows.body import RetryPolicy
+from ._net.clients import make_async_client
+from ._state.item_queue import FetchResult, Item, ItemQueue, Progress, Runner
 
 __all__ = ["AsCompleted", "FetchResult", "as_completed", "fetch_many"]
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import httpx
 
-from ._drivers import run_async, run_sync
-from ._file_core import FileCore, FileOptions
-from ._flow import Flow
-from ._transport import make_async_client, make_client
+from ._flows.commands import Flow
+from ._net.clients import make_async_client, make_client
+from ._runtime.drivers import run_async, run_sync
+from ._state.file_core import FileCore, FileOptions
 
 __all__ = ["AsyncRangeFile", "RangeFile", "open", "open_async"]
 

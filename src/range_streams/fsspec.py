@@ -34,9 +34,9 @@ from typing import Any
 
 import httpx
 
-from ._errors import HTTPStatusError
-from ._file_core import FileOptions
-from ._transport import make_client
+from ._core.errors import HTTPStatusError
+from ._net.clients import make_client
+from ._state.file_core import FileOptions
 from .file import RangeFile
 
 try:

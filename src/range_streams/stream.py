@@ -14,11 +14,11 @@ from typing import Any
 import httpx
 from ranges import Range, RangeDict
 
-from ._drivers import run_async, run_sync
-from ._flow import Flow
-from ._response import AsyncRangeResponse, RangeResponse
-from ._stream_core import EMPTY_RANGE, ByteRange, StreamCore
-from ._transport import make_async_client, make_client
+from ._flows.commands import Flow
+from ._net.clients import make_async_client, make_client
+from ._runtime.drivers import run_async, run_sync
+from ._state.response import AsyncRangeResponse, RangeResponse
+from ._state.stream_core import EMPTY_RANGE, ByteRange, StreamCore
 
 __all__ = ["AsyncRangeStream", "RangeStream"]
 

@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from range_streams._source import BytesSource
+from range_streams._core.source import BytesSource
 from range_streams.codecs import ArchiveFormatError, CondaReader, MemberNotFoundError
 
 from ._sources import spans_requested

@@ -8,7 +8,7 @@ import zlib
 import pytest
 from PIL import Image
 
-from range_streams._source import BytesSource
+from range_streams._core.source import BytesSource
 from range_streams.codecs import ArchiveFormatError, ChecksumError, CodecError, PngReader
 
 from ._pngwriter import CHANNELS, chunk, encode, pack_row, random_samples

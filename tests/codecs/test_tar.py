@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from range_streams._source import BytesSource
+from range_streams._core.source import BytesSource
 from range_streams.codecs import (
     ArchiveFormatError,
     CodecError,

@@ -13,7 +13,7 @@ import tarfile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from range_streams._source import BytesSource
+from range_streams._core.source import BytesSource
 from range_streams.codecs import CodecError, TarReader
 
 FILES = {

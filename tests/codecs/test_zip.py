@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from range_streams._errors import RangeStreamError
-from range_streams._source import ByteSource, BytesSource
+from range_streams._core.errors import RangeStreamError
+from range_streams._core.source import ByteSource, BytesSource
 from range_streams.codecs import (
     ArchiveFormatError,
     ChecksumError,

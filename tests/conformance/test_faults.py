@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 import range_streams as rs
-from range_streams._transport import make_transport
+from range_streams._net.clients import make_transport
 
 from .faults import Fault, FaultServer
 

@@ -18,19 +18,20 @@ from hypothesis import strategies as st
 from ranges import Range
 
 import range_streams as rs
-from range_streams._body import Body, RetryPolicy
-from range_streams._coalesce import Group, batch_requests, coalesce, slice_results
-from range_streams._flow import Close, Receive, Send, Sleep, Wire, learn_length, open_span
-from range_streams._headers import Validators, parse_content_range, range_header
-from range_streams._multipart import boundary_from_content_type, extract, parse_byteranges
-from range_streams._protocol import (
+from range_streams._core.coalesce import Group, batch_requests, coalesce, slice_results
+from range_streams._core.multipart import boundary_from_content_type, extract, parse_byteranges
+from range_streams._core.protocol import (
     RemoteState,
     accept_partial,
     accept_whole,
     length_from_unsatisfied,
     request_headers,
 )
-from range_streams._ranges import Span, coerce_span, resolve_span
+from range_streams._core.range_headers import Validators, parse_content_range, range_header
+from range_streams._core.spans import Span, coerce_span, resolve_span
+from range_streams._flows.body import Body, RetryPolicy
+from range_streams._flows.commands import Close, Receive, Send, Sleep, Wire
+from range_streams._flows.requests import learn_length, open_span
 
 pytestmark = pytest.mark.timeout(120)
 

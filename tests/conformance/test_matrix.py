@@ -32,7 +32,7 @@ import httpx
 import pytest
 
 import range_streams as rs
-from range_streams._transport import make_async_client, make_client
+from range_streams._net.clients import make_async_client, make_client
 from tests.servers.fixtures import MTIME, docroot_bytes
 from tests.servers.launch import AccessRecord, RunningServer
 

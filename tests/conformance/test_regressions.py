@@ -10,11 +10,11 @@ import httpx
 import pytest
 
 import range_streams as rs
-from range_streams._body import Body
-from range_streams._drivers import run_sync
-from range_streams._headers import ContentRange, parse_content_range
-from range_streams._protocol import RemoteState, accept_partial, accept_whole
-from range_streams._ranges import Span
+from range_streams._core.protocol import RemoteState, accept_partial, accept_whole
+from range_streams._core.range_headers import ContentRange, parse_content_range
+from range_streams._core.spans import Span
+from range_streams._flows.body import Body
+from range_streams._runtime.drivers import run_sync
 
 URL = "http://files.test/f.bin"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .._source import ByteSource
+from .._core.source import ByteSource
 from ..codecs import ArchiveFormatError, CondaReader, PngReader, TarInfo, TarReader, ZipReader
 from ..codecs.png import ChunkInfo
 from ..codecs.zip import ZIP_TAIL_PROBE, ZipInfo

@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .._batch import BatchPolicy
-from .._errors import RangeNotSupportedError, RangeStreamError
-from .._file_core import FileOptions
+from .._core.errors import RangeNotSupportedError, RangeStreamError
+from .._flows.batch import BatchPolicy
 from .._serve import ServedRequest, serve_directory
+from .._state.file_core import FileOptions
 from ..codecs.zip import ZIP_TAIL_PROBE
 from ..file import RangeFile
 from ._archive import LS_SCHEMA_VERSION, Archive, detect

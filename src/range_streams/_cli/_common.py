@@ -13,7 +13,7 @@ from typing import IO, Any, NoReturn, Protocol
 
 import httpx
 
-from .._errors import (
+from .._core.errors import (
     HTTPStatusError,
     InvalidRangeError,
     InvalidURLError,
@@ -21,7 +21,7 @@ from .._errors import (
     RangeStreamError,
     RetriesExhaustedError,
 )
-from .._transport import DEFAULT_TIMEOUT, make_transport
+from .._net.clients import DEFAULT_TIMEOUT, make_transport
 from ..codecs import MemberNotFoundError
 
 __all__ = [

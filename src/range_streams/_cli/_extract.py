@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
-from .._errors import RangeStreamError
+from .._core.errors import RangeStreamError
 from ..codecs import TarInfo, TarReader, ZipInfo, ZipReader
 from ._archive import Archive
 from ._common import Console, UsageError

@@ -7,7 +7,7 @@ import re
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
-from .._download import download
+from .._state.download import download
 from ._common import Console, TraceLog, UsageError, make_client, sigterm_as_interrupt
 from ._progress import progress_bar
 

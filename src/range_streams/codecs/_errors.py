@@ -17,7 +17,7 @@ Decoder failures (``zlib.error``, ``lzma.LZMAError``, ...) are translated into
 
 from __future__ import annotations
 
-from .._errors import RangeStreamError
+from .._core.errors import RangeStreamError
 
 __all__ = [
     "ArchiveFormatError",

@@ -10,8 +10,8 @@ import io
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .._errors import StreamClosedError
-from .._source import ByteSource
+from .._core.errors import StreamClosedError
+from .._core.source import ByteSource
 from ._errors import ArchiveFormatError
 
 if TYPE_CHECKING:

@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 from ranges import Range
 
-from .._registry import PruningLevel
-from .._response import RangeResponse
-from .._stream_core import EMPTY_RANGE, ByteRange
+from .._core.registry import PruningLevel
+from .._state.response import RangeResponse
+from .._state.stream_core import EMPTY_RANGE, ByteRange
 from ..file import RangeFile
 from ..stream import RangeStream
 from .conda import CondaReader

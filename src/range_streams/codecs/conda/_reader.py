@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..._source import ByteSource, BytesSource
+from ..._core.source import ByteSource, BytesSource
 from .._errors import ArchiveFormatError
 from ..tar import TarReader
 from ..zip import ZipInfo, ZipReader

@@ -13,7 +13,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-from ..._source import ByteSource
+from ..._core.source import ByteSource
 from .._errors import ArchiveFormatError
 from .._io import ReadAheadWindow
 from ._chunks import ChunkInfo, ChunkTable

@@ -13,7 +13,7 @@ import bz2
 import lzma
 import zlib
 
-from ..._source import ByteSource, BytesSource
+from ..._core.source import ByteSource, BytesSource
 from .._decode import (
     IncrementalStream,
     MultiStream,

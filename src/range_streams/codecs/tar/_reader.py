@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import posixpath
 
-from ..._source import ByteSource
+from ..._core.source import ByteSource
 from .._errors import ArchiveFormatError, MemberNotFoundError, UnsupportedMemberError
 from .._io import CHUNK_SIZE, ReadAheadWindow, SegmentReader, advise, free_size
 from ._compressed import DEFAULT_MAX_DECOMPRESSED, decompress_whole, detect_compression

@@ -14,7 +14,7 @@ import struct
 import zlib
 from typing import TYPE_CHECKING
 
-from ..._errors import StreamClosedError
+from ..._core.errors import StreamClosedError
 from .._decode import ReadableStream
 from .._errors import ArchiveFormatError, ChecksumError, UnsupportedMemberError
 from .._io import CHUNK_SIZE

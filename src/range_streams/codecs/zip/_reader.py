@@ -20,7 +20,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable
 
-from ..._source import ByteSource
+from ..._core.source import ByteSource
 from .._errors import ArchiveFormatError, MemberNotFoundError, UnsupportedMemberError
 from .._io import CHUNK_SIZE, SegmentReader, advise, read_exactly
 from ._decoders import check_method_supported, open_decoded

@@ -10,7 +10,7 @@ import contextlib
 
 import httpx
 
-from ._errors import InvalidURLError
+from .errors import InvalidURLError
 
 __all__ = ["check_url", "parse_url"]
 

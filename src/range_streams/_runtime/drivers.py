@@ -17,7 +17,8 @@ from typing import Any, Generic, TypeVar
 import anyio
 import httpx
 
-from ._flow import (
+from .._core.urls import parse_url
+from .._flows.commands import (
     Close,
     Command,
     Discard,
@@ -32,10 +33,9 @@ from ._flow import (
     Spawned,
     Wire,
 )
-from ._transport import DirectSend, quickack
-from ._urls import parse_url
-from ._wire import BODY_EXTENSION, FIELDS_EXTENSION
-from ._wire_async import asyncio_running as _asyncio_running
+from .._net.async_transport import asyncio_running as _asyncio_running
+from .._net.clients import DirectSend, quickack
+from .._net.shared import BODY_EXTENSION, FIELDS_EXTENSION
 
 __all__ = ["Primed", "prime", "run_async", "run_sync"]
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from ranges import Range
 
-from ._errors import InvalidRangeError
+from .errors import InvalidRangeError
 
 __all__ = ["Span", "as_range", "coerce_span", "resolve_span"]
 

@@ -25,8 +25,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ._errors import ContentRangeError, InvalidRangeError, MultipartError
-from ._headers import parse_content_range
+from .errors import ContentRangeError, InvalidRangeError, MultipartError
+from .range_headers import parse_content_range
 
 __all__ = ["Part", "boundary_from_content_type", "extract", "parse_byteranges"]
 

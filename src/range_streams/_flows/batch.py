@@ -14,14 +14,15 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ._body import Body, BodyLimits, RetryPolicy
-from ._coalesce import Group, batch_requests, coalesce, slice_results
-from ._errors import ContentRangeError, MultipartError, RangeResponseError
-from ._flow import Flow, Gather, Receive, Wire, finish, learn_length, send, status_error
-from ._headers import parse_content_range
-from ._multipart import boundary_from_content_type, extract, parse_byteranges
-from ._protocol import RemoteState, check_encoding, multi_range_headers
-from ._ranges import Span, resolve_span
+from .._core.coalesce import Group, batch_requests, coalesce, slice_results
+from .._core.errors import ContentRangeError, MultipartError, RangeResponseError
+from .._core.multipart import boundary_from_content_type, extract, parse_byteranges
+from .._core.protocol import RemoteState, check_encoding, multi_range_headers
+from .._core.range_headers import parse_content_range
+from .._core.spans import Span, resolve_span
+from .body import Body, BodyLimits, RetryPolicy
+from .commands import Flow, Gather, Receive, Wire
+from .requests import finish, learn_length, send, status_error
 
 __all__ = ["BatchPolicy", "read_ranges", "read_spans"]
 

@@ -9,8 +9,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ._errors import ContentRangeError, InvalidRangeError
-from ._ranges import Span
+from .errors import ContentRangeError, InvalidRangeError
+from .spans import Span
 
 __all__ = [
     "ContentRange",

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from ._errors import OverlapError
+from .errors import OverlapError
 
 __all__ = ["Burn", "Entry", "PruningLevel", "Registry", "Replant", "Trim", "plan_overlap"]
 

@@ -29,7 +29,7 @@ from typing import Any, Generic, TypeVar
 
 import httpx
 
-from ._http11 import Exchange
+from .exchange import Exchange
 
 __all__ = [
     "BODY_EXTENSION",

@@ -26,9 +26,9 @@ from typing import Any
 
 import httpx
 
-from ._wire import FIELDS_EXTENSION, TCP_QUICKACK, arm_quickack
-from ._wire_async import AsyncWireTransport
-from ._wire_sync import WireTransport
+from .async_transport import AsyncWireTransport
+from .shared import FIELDS_EXTENSION, TCP_QUICKACK, arm_quickack
+from .sync_transport import WireTransport
 
 __all__ = [
     "DEFAULT_LIMITS",

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 import anyio
 import httpx
 
-from ._batch import BatchPolicy, read_spans
-from ._body import BodyLimits, RetryPolicy
-from ._drivers import Primed, prime, run_async
-from ._protocol import RemoteState
-from ._ranges import coerce_span
-from ._schedule import HostQueue
-from ._urls import check_url, parse_url
+from .._core.protocol import RemoteState
+from .._core.schedule import HostQueue
+from .._core.spans import coerce_span
+from .._core.urls import check_url, parse_url
+from .._flows.batch import BatchPolicy, read_spans
+from .._flows.body import BodyLimits, RetryPolicy
+from .._runtime.drivers import Primed, prime, run_async
 
 __all__ = ["Entry", "FetchResult", "Item", "ItemQueue", "Progress", "Runner"]
 

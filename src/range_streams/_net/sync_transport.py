@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 
 import httpx
 
-from ._http11 import Recv, RecvInto, Steps
-from ._wire import (
+from .exchange import Recv, RecvInto, Steps
+from .shared import (
     READ_CHUNK,
     BodyState,
     IdlePool,

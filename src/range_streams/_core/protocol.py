@@ -19,15 +19,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ._errors import (
+from .errors import (
     ContentEncodingError,
     ContentRangeError,
     InvalidRangeError,
     RangeNotSupportedError,
     RemoteFileChangedError,
 )
-from ._headers import ContentRange, Validators, parse_content_range, range_header
-from ._ranges import Span, resolve_span
+from .range_headers import ContentRange, Validators, parse_content_range, range_header
+from .spans import Span, resolve_span
 
 __all__ = [
     "Accepted",

@@ -21,21 +21,11 @@ from typing import Any
 
 import httpx
 
-from ._errors import IncompleteBodyError, RetriesExhaustedError, StreamClosedError
-from ._flow import (
-    DRAIN_LIMIT,
-    Close,
-    Flow,
-    Opened,
-    Receive,
-    ReceiveInto,
-    Sleep,
-    Wire,
-    finish,
-    open_span,
-)
-from ._protocol import RemoteState
-from ._ranges import Span
+from .._core.errors import IncompleteBodyError, RetriesExhaustedError, StreamClosedError
+from .._core.protocol import RemoteState
+from .._core.spans import Span
+from .commands import Close, Flow, Receive, ReceiveInto, Sleep, Wire
+from .requests import DRAIN_LIMIT, Opened, finish, open_span
 
 __all__ = ["Body", "RetryPolicy"]
 

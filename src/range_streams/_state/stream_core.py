@@ -12,14 +12,15 @@ from typing import Any, Generic, TypeVar
 import httpx
 from ranges import Range, RangeDict
 
-from ._body import Body, BodyLimits, RetryPolicy
-from ._errors import InvalidRangeError, RangeResponseError, StreamClosedError
-from ._flow import Flow, learn_length
-from ._protocol import RemoteState
-from ._ranges import Span, coerce_span
-from ._registry import PruningLevel, Registry, Rekey, Replant, Trim, plan_overlap
-from ._response import RangeResponseBase
-from ._urls import check_url
+from .._core.errors import InvalidRangeError, RangeResponseError, StreamClosedError
+from .._core.protocol import RemoteState
+from .._core.registry import PruningLevel, Registry, Rekey, Replant, Trim, plan_overlap
+from .._core.spans import Span, coerce_span
+from .._core.urls import check_url
+from .._flows.body import Body, BodyLimits, RetryPolicy
+from .._flows.commands import Flow
+from .._flows.requests import learn_length
+from .response import RangeResponseBase
 
 __all__ = ["StreamCore"]
 

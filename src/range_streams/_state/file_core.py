@@ -16,15 +16,16 @@ import io
 import logging
 from collections.abc import Sequence
 
-from ._batch import BatchPolicy, read_ranges
-from ._body import Body, BodyLimits, RetryPolicy
-from ._cache import SpanCache
-from ._errors import InvalidRangeError, RangeNotSatisfiableError, StreamClosedError
-from ._flow import Discard, Flow, Join, Spawn, Spawned, learn_length, open_span
-from ._protocol import RemoteState
-from ._ranges import Span, coerce_span, resolve_span
-from ._strategies import ExactReads, Readahead, ReadStrategy
-from ._urls import check_url
+from .._core.errors import InvalidRangeError, RangeNotSatisfiableError, StreamClosedError
+from .._core.protocol import RemoteState
+from .._core.span_cache import SpanCache
+from .._core.spans import Span, coerce_span, resolve_span
+from .._core.strategies import ExactReads, Readahead, ReadStrategy
+from .._core.urls import check_url
+from .._flows.batch import BatchPolicy, read_ranges
+from .._flows.body import Body, BodyLimits, RetryPolicy
+from .._flows.commands import Discard, Flow, Join, Spawn, Spawned
+from .._flows.requests import learn_length, open_span
 
 __all__ = ["FileCore", "FileOptions"]
 

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from ranges import Range
 
-from ._body import Body
-from ._errors import InvalidRangeError, RangeResponseError, StreamClosedError
-from ._flow import Flow
+from .._core.errors import InvalidRangeError, RangeResponseError, StreamClosedError
+from .._flows.body import Body
+from .._flows.commands import Flow
 
 if TYPE_CHECKING:
-    from ._stream_core import StreamCore
+    from .stream_core import StreamCore
 
 __all__ = ["AsyncRangeResponse", "RangeResponse", "RangeResponseBase"]
 

@@ -23,7 +23,7 @@ from typing import Any
 import h11
 import httpx
 
-from ._heads import (
+from .heads import (
     Head,
     fields_say_close,
     parse_response_head,

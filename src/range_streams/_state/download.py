@@ -33,13 +33,13 @@ from typing import Any
 
 import httpx
 
-from ._body import Body, BodyLimits, RetryPolicy
-from ._drivers import run_sync
-from ._errors import IncompleteBodyError
-from ._flow import learn_length
-from ._protocol import RemoteState
-from ._ranges import Span
-from ._urls import check_url
+from .._core.errors import IncompleteBodyError
+from .._core.protocol import RemoteState
+from .._core.spans import Span
+from .._core.urls import check_url
+from .._flows.body import Body, BodyLimits, RetryPolicy
+from .._flows.requests import learn_length
+from .._runtime.drivers import run_sync
 
 __all__ = [
     "CHUNK",

@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ._errors import IncompleteBodyError, InvalidRangeError
-from ._headers import range_header
-from ._ranges import Span
+from .errors import IncompleteBodyError, InvalidRangeError
+from .range_headers import range_header
+from .spans import Span
 
 __all__ = ["Group", "batch_requests", "coalesce", "slice_results"]
 

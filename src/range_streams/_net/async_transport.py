@@ -21,8 +21,8 @@ import anyio.lowlevel
 import httpx
 from anyio.streams.tls import TLSAttribute, TLSStream
 
-from ._http11 import Recv, RecvInto, Steps
-from ._wire import (
+from .exchange import Recv, RecvInto, Steps
+from .shared import (
     READ_CHUNK,
     SMALL_WRITE,
     BodyState,

@@ -1,0 +1,146 @@
+"""The commands a flow yields, and the type of a flow.
+
+A *flow* is a generator that yields commands and receives their results, the way httpx's
+``Auth.auth_flow`` yields requests and receives responses. The same flow runs under the
+sync driver and the async one (``_runtime.drivers``); no flow touches a socket. An error
+raised by a command is thrown back into the flow at its ``yield``, so a flow can retry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+
+__all__ = [
+    "Close",
+    "Command",
+    "Discard",
+    "Flow",
+    "Gather",
+    "Join",
+    "Receive",
+    "ReceiveInto",
+    "Send",
+    "Sleep",
+    "Spawn",
+    "Spawned",
+    "Wire",
+]
+
+T = TypeVar("T")
+
+
+class Wire:
+    """An open response; ``chunks`` is the driver's (sync or async) raw byte iterator,
+    ``read(size)`` (our own transports only) a read of at most ``size`` bytes."""
+
+    __slots__ = ("chunks", "closed", "fields", "read", "readinto", "response", "waited")
+
+    def __init__(
+        self,
+        response: httpx.Response,
+        chunks: Iterator[bytes] | AsyncIterator[bytes],
+        read: Callable[[int], Any] | None = None,
+        waited: float = 0.0,
+        readinto: Callable[[memoryview], Any] | None = None,
+        fields: dict[str, str] | None = None,
+    ) -> None:
+        self.response = response
+        # The headers as lowercased names to values, where the transport read them so
+        # and nothing (an event hook) stood between it and us; see ``headers_of``.
+        self.fields = fields
+        self.chunks = chunks
+        self.read = read
+        self.readinto = readinto  # our transports, counted bodies: straight into a buffer
+        self.waited = waited  # seconds from sending the request to its response's headers
+        self.closed = False
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Send a request and return a ``Wire`` once the headers are in (body not read)."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    chunk_size: int | None = None  # re-chunk the body (range-streams 1.x's chunk_size)
+
+
+@dataclass(frozen=True, slots=True)
+class Receive:
+    """The next raw chunk of a wire's body; ``b""`` at its end. ``size``: the caller
+    wants at most this many (0: any); a chunk that is exactly a read needs no join."""
+
+    wire: Wire
+    size: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiveInto:
+    """Body bytes straight into ``view`` (only for a wire with ``readinto``): their
+    count, 0 at the end."""
+
+    wire: Wire
+    view: memoryview
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    wire: Wire
+
+
+@dataclass(frozen=True, slots=True)
+class Sleep:
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Gather:
+    """Run independent flows concurrently (at most ``limit`` at once); their results, in
+    order. The first error is raised once the others have finished."""
+
+    flows: tuple[Generator[Any, Any, Any], ...]
+    limit: int
+
+
+class Spawned:
+    """A flow started by ``Spawn``: the driver's job for it, and the wires it opened
+    (which whoever joins it takes over, and which ``Discard`` closes)."""
+
+    __slots__ = ("flow", "job", "opened")
+
+    def __init__(self, flow: Generator[Any, Any, Any]) -> None:
+        self.flow = flow
+        self.job: Any = None  # a Future (sync), a Task (asyncio) or None (run when joined)
+        self.opened: list[Wire] = []
+
+
+@dataclass(frozen=True, slots=True)
+class Spawn:
+    """Start ``flow`` now and carry on: a request kept in flight ahead of the reader.
+    Returns a ``Spawned``, which must be either joined or discarded."""
+
+    flow: Generator[Any, Any, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    """Wait for a spawned flow: its result, or its exception raised here."""
+
+    spawned: Spawned
+
+
+@dataclass(frozen=True, slots=True)
+class Discard:
+    """A spawned flow's result is not wanted: stop it, close what it opened. ``wait``:
+    only return once it has stopped (on close: nothing runs on after it)."""
+
+    spawned: Spawned
+    wait: bool = False
+
+
+Command = Send | Receive | ReceiveInto | Close | Sleep | Gather | Spawn | Join | Discard
+Flow = Generator[Command, Any, T]
