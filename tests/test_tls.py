@@ -8,13 +8,14 @@ import ssl
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx
 import pytest
 
 import range_streams as rs
-from range_streams._net import async_transport as _wire_async
 from range_streams._net import shared as _wire
 from range_streams._net import sync_transport as _wire_sync
 
@@ -66,13 +67,13 @@ def https_base(ca: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 @pytest.fixture
-def trusting(ca: object, monkeypatch: pytest.MonkeyPatch) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    ca.configure_trust(context)  # type: ignore[attr-defined]
-    context.set_alpn_protocols(["http/1.1"])
-    for module in (_wire_sync, _wire_async):
-        monkeypatch.setattr(module, "tls_context", lambda: context)
-    return context
+def trusting(ca: object, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> ssl.SSLContext:
+    """Clients made from now on trust the throwaway CA: through SSL_CERT_FILE, which a
+    client reads when it is made, as httpx's do."""
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))  # type: ignore[attr-defined]
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    return ssl.create_default_context(cafile=str(bundle))
 
 
 def test_sync_ranges_over_https(https_base: str, trusting: ssl.SSLContext) -> None:
@@ -91,10 +92,10 @@ def test_sync_connection_kept_alive_over_https(https_base: str, trusting: ssl.SS
     connects = 0
     original = _wire_sync._Socket.connect
 
-    def counting(origin: _wire.Origin, timeout: float | None) -> _wire_sync._Socket:
+    def counting(origin: _wire.Origin, timeout: float | None, tls: Any) -> _wire_sync._Socket:
         nonlocal connects
         connects += 1
-        return original(origin, timeout)
+        return original(origin, timeout, tls)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(_wire_sync._Socket, "connect", staticmethod(counting))

@@ -1022,19 +1022,19 @@ def ca() -> Any:
 
 
 @pytest.fixture
-def tls(ca: Any, monkeypatch: pytest.MonkeyPatch) -> ssl.SSLContext:
-    """The server's context; the transports trust the throwaway CA meanwhile."""
-    trusting = ssl.create_default_context()
-    ca.configure_trust(trusting)
-    trusting.set_alpn_protocols(["http/1.1"])
-    for module in (_wire_sync, _wire_async):
-        monkeypatch.setattr(module, "tls_context", lambda: trusting)
+def tls(ca: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> ssl.SSLContext:
+    """The server's context; transports made meanwhile trust the throwaway CA (through
+    SSL_CERT_FILE, read as a transport is made: tests request this fixture before the
+    client, which pytest then makes after it)."""
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
     server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("localhost").configure_cert(server)
     return server
 
 
-def test_tls_keep_alive(serve: Any, client: Harness, tls: ssl.SSLContext) -> None:
+def test_tls_keep_alive(tls: ssl.SSLContext, serve: Any, client: Harness) -> None:
     body = bytes(i % 249 for i in range(200_000))
     server = serve([[reply(ok(body)), reply(ok(b"two"))]], tls=tls)
     assert client.get(server.url()).content == body
@@ -1043,7 +1043,7 @@ def test_tls_keep_alive(serve: Any, client: Harness, tls: ssl.SSLContext) -> Non
 
 
 def test_tls_bytes_after_the_body_spoil_the_connection(
-    serve: Any, client: Harness, tls: ssl.SSLContext
+    tls: ssl.SSLContext, serve: Any, client: Harness
 ) -> None:
     # The stray bytes share a TLS record with the body's end: they wait in the TLS layer,
     # where polling the socket does not see them.
@@ -1067,7 +1067,7 @@ def test_tls_handshake_failure_is_a_connect_error(serve: Any, client: Harness) -
 
 @pytest.mark.parametrize("size", [5, 70_000, 300_000, 1_000_000])
 def test_tls_bytes_after_the_body_in_records_of_their_own(
-    serve: Any, client: Harness, tls: ssl.SSLContext, size: int
+    tls: ssl.SSLContext, serve: Any, client: Harness, size: int
 ) -> None:
     # Stray records right behind the body's last one: once they have arrived (a stray
     # answer arriving after the idle check cannot be told from a real one), they may sit

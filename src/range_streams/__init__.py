@@ -21,6 +21,7 @@ from ._core.errors import (
     RangeNotSupportedError,
     RangeResponseError,
     RangeStreamError,
+    RedirectError,
     RemoteFileChangedError,
     RetriesExhaustedError,
     StreamClosedError,
@@ -32,6 +33,7 @@ from ._flows.batch import BatchPolicy
 from ._flows.body import BodyLimits, RetryPolicy
 from ._many import AsCompleted, FetchResult, as_completed, fetch_many
 from ._net.clients import make_async_client, make_client
+from ._net.options import ClientOptions
 from ._state.file_core import FileOptions
 from ._state.response import AsyncRangeResponse, RangeResponse
 from .file import AsyncRangeFile, RangeFile, open, open_async
@@ -49,6 +51,7 @@ __all__ = [
     "BodyLimits",
     "ByteSource",
     "BytesSource",
+    "ClientOptions",
     "ContentEncodingError",
     "ContentRangeError",
     "ExactReads",
@@ -70,6 +73,7 @@ __all__ = [
     "RangeResponseError",
     "RangeStream",
     "RangeStreamError",
+    "RedirectError",
     "ReadStrategy",
     "Readahead",
     "RemoteFileChangedError",

@@ -32,7 +32,7 @@ _WINDOW = 1024
 
 def _client(concurrency: int) -> httpx.AsyncClient:
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    return make_async_client(limits)
+    return make_async_client(limits=limits)
 
 
 def _host_limit(concurrency: int, per_host: int | None) -> int | None:

@@ -17,6 +17,9 @@ through unchanged unless the retry budget turned them into ``RetriesExhaustedErr
         ├── HTTPStatusError (httpx.HTTPStatusError)  4xx / 5xx (except the ones below)
         │   └── RangeNotSatisfiableError ...... 416
         ├── RangeNotSupportedError ............ 200 (the whole file) to a ranged request
+        ├── RedirectError ..................... a redirect not followed: malformed or
+        │                                       non-http(s) Location, too many hops, or
+        │                                       follow_redirects=False
         ├── ContentRangeError ................. missing, malformed or mismatched
         │                                       Content-Range (start, length, total)
         ├── ContentEncodingError .............. a 206 whose body is encoded (gzip, ...)
@@ -46,6 +49,7 @@ __all__ = [
     "RangeNotSupportedError",
     "RangeResponseError",
     "RangeStreamError",
+    "RedirectError",
     "RemoteFileChangedError",
     "RetriesExhaustedError",
     "StreamClosedError",
@@ -94,6 +98,11 @@ class RangeNotSatisfiableError(HTTPStatusError):
 
 class RangeNotSupportedError(RangeResponseError):
     """The server sent the whole file (200) where a range was asked for."""
+
+
+class RedirectError(RangeResponseError):
+    """A redirect that is not followed: its Location is malformed or not http(s), the
+    chain is too long, or redirects are switched off (``follow_redirects=False``)."""
 
 
 class ContentRangeError(RangeResponseError):

@@ -26,6 +26,7 @@ from .errors import (
     RangeNotSupportedError,
     RemoteFileChangedError,
 )
+from .origins import CREDENTIAL_HEADERS, split_userinfo
 from .range_headers import ContentRange, Validators, parse_content_range, range_header
 from .spans import Span, resolve_span
 
@@ -49,6 +50,10 @@ class RemoteState:
 
     ``total`` and ``validators`` are pinned by the first response that tells them and
     never change afterwards: a later response that disagrees is another version.
+
+    A URL's ``user:password@`` is taken out of ``url`` (so no message or log line shows
+    it) into ``basic_auth``, sent as Basic auth to the URL's own origin only, as is
+    every header named in ``credential_headers`` (see ``origins``).
     """
 
     url: str
@@ -61,6 +66,14 @@ class RemoteState:
     ranges_ignored: bool = False  # a ranged request was answered 200 with the whole file
     requests_sent: int = field(default=0, compare=False)
     chunk_size: int | None = field(default=None, compare=False)
+    follow_redirects: bool = field(default=True, compare=False)
+    credential_headers: frozenset[str] = field(default=CREDENTIAL_HEADERS, compare=False)
+    basic_auth: str | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.url, userinfo = split_userinfo(self.url)
+        if userinfo is not None:
+            self.basic_auth = userinfo
 
     @property
     def target(self) -> str:

@@ -61,12 +61,18 @@ class Wire:
 
 @dataclass(frozen=True, slots=True)
 class Send:
-    """Send a request and return a ``Wire`` once the headers are in (body not read)."""
+    """Send a request and return a ``Wire`` once the headers are in (body not read).
+
+    ``strip``: header names (lowercased) the request must not carry, from the client's
+    defaults either, and then no client ``auth`` either: a request to an origin the
+    credentials were not given for (the flow decides, ``origins``; the driver obeys).
+    """
 
     method: str
     url: str
     headers: dict[str, str]
     chunk_size: int | None = None  # re-chunk the body (range-streams 1.x's chunk_size)
+    strip: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

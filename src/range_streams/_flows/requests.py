@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin
 
 import httpx
 
@@ -14,8 +13,10 @@ from .._core.errors import (
     HTTPStatusError,
     RangeNotSatisfiableError,
     RangeResponseError,
+    RedirectError,
     RemoteFileChangedError,
 )
+from .._core.origins import may_carry_credentials, redirect_target
 from .._core.protocol import (
     SUFFIX_REFUSALS,
     Accepted,
@@ -28,6 +29,7 @@ from .._core.protocol import (
 )
 from .._core.range_headers import header_map
 from .._core.spans import Span
+from .._core.urls import parse_url
 from .commands import Close, Flow, Receive, Send, Wire
 
 __all__ = ["Opened", "finish", "learn_length", "open_span", "send", "status_error"]
@@ -63,14 +65,19 @@ def send(remote: RemoteState, headers: dict[str, str], method: str = "GET") -> F
     requests go straight there. A 403 from a remembered location (an expired presigned
     URL) sends the request once more from the original URL. A request that failed before
     any answer came (``RESEND``: a stale or dirty pooled connection) is sent once more.
+
+    Credentials go to the URL's own origin only (``origins``): a request to anywhere
+    else, or any later hop of a chain that left the origin, is sent without them.
     """
+    origin = parse_url(remote.url)
     url = remote.target
+    trusted = may_carry_credentials(origin, parse_url(url))
     retried_from_origin = False
     resent = False
     hops = 0
     while True:
         try:
-            wire: Wire = yield Send(method, url, headers, remote.chunk_size)
+            wire: Wire = yield _request(remote, method, url, headers, trusted)
         except RESEND as exc:
             # No answer at all: most likely the pooled connection's fault (closed by the
             # server as the request went out, or left dirty by an answer that ran past its
@@ -95,18 +102,38 @@ def send(remote: RemoteState, headers: dict[str, str], method: str = "GET") -> F
         if is_redirect(response.status_code, response.headers):
             yield Close(wire)
             hops += 1
+            if not remote.follow_redirects:
+                raise RedirectError(
+                    f"{remote.url} answered {response.status_code} (a redirect) and"
+                    " follow_redirects is off",
+                    url=remote.url,
+                )
             if hops > MAX_REDIRECTS:
-                raise RangeResponseError(f"more than {MAX_REDIRECTS} redirects from {remote.url}")
-            url = urljoin(url, response.headers["location"])
+                raise RedirectError(f"more than {MAX_REDIRECTS} redirects from {remote.url}")
+            url = redirect_target(url, response.headers["location"])
+            trusted = trusted and may_carry_credentials(origin, parse_url(url))
             continue
         if response.status_code == 403 and url != remote.url and not retried_from_origin:
             yield Close(wire)
             retried_from_origin = True
             remote.location = None
             url = remote.url
+            trusted = True
             continue
         remote.location = None if url == remote.url else url
         return wire
+
+
+def _request(
+    remote: RemoteState, method: str, url: str, headers: dict[str, str], trusted: bool
+) -> Send:
+    """The ``Send`` for one hop: with the URL's own credentials where ``trusted``, else
+    with every credential header (the client's too) and the client's auth left out."""
+    if not trusted:
+        return Send(method, url, headers, remote.chunk_size, strip=remote.credential_headers)
+    if remote.basic_auth is not None:
+        headers = {**headers, "authorization": remote.basic_auth}
+    return Send(method, url, headers, remote.chunk_size)
 
 
 def finish(wire: Wire, remaining: int) -> Flow[None]:

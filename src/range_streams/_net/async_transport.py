@@ -22,6 +22,7 @@ import httpx
 from anyio.streams.tls import TLSAttribute, TLSStream
 
 from .exchange import Recv, RecvInto, Steps
+from .options import TLSSource, tls_source
 from .shared import (
     READ_CHUNK,
     SMALL_WRITE,
@@ -29,13 +30,14 @@ from .shared import (
     IdlePool,
     Origin,
     arm_quickack,
+    check_alpn,
     make_response,
     new_exchange,
+    once,
     origin_of,
     readable,
     retryable,
     timeouts_of,
-    tls_context,
 )
 
 __all__ = ["AsyncWireTransport", "asyncio_running"]
@@ -52,7 +54,7 @@ class _Stream:
         self.raw = raw
 
     @classmethod
-    async def connect(cls, origin: Origin, timeout: float | None) -> _Stream:
+    async def connect(cls, origin: Origin, timeout: float | None, tls: TLSSource) -> _Stream:
         scheme, host, port = origin
         try:
             with anyio.fail_after(timeout):
@@ -62,8 +64,9 @@ class _Stream:
                 stream: anyio.abc.ByteStream = tcp
                 if scheme == "https":
                     stream = await TLSStream.wrap(
-                        tcp, hostname=host, ssl_context=tls_context(), standard_compatible=False
+                        tcp, hostname=host, ssl_context=tls(), standard_compatible=False
                     )
+                    check_alpn(stream.extra(TLSAttribute.alpn_protocol), host)
         except TimeoutError as exc:
             raise httpx.ConnectTimeout(f"connecting to {host}:{port}: timed out") from exc
         except (OSError, anyio.BrokenResourceError) as exc:
@@ -340,16 +343,17 @@ def asyncio_running() -> bool:
     return True
 
 
-async def _connect(origin: Origin, timeout: float | None) -> _AsyncConnection:
+async def _connect(origin: Origin, timeout: float | None, tls: TLSSource) -> _AsyncConnection:
     if origin[0] == "http" and asyncio_running():
         return await _LoopSocket.connect(origin, timeout)
-    return await _Stream.connect(origin, timeout)
+    return await _Stream.connect(origin, timeout, tls)
 
 
 class AsyncWireTransport(httpx.AsyncBaseTransport):
     """A keep-alive HTTP/1.1 transport for ``httpx.AsyncClient`` (asyncio or trio)."""
 
-    def __init__(self, limits: httpx.Limits) -> None:
+    def __init__(self, limits: httpx.Limits, tls: TLSSource | None = None) -> None:
+        self._tls = once(tls if tls is not None else tls_source())
         self._idle: IdlePool[_AsyncConnection] = IdlePool(
             limits.max_keepalive_connections, limits.keepalive_expiry
         )
@@ -418,7 +422,7 @@ class AsyncWireTransport(httpx.AsyncBaseTransport):
                 await connection.aclose()
                 continue
             return connection, True
-        return await _connect(origin, timeouts.get("connect")), False
+        return await _connect(origin, timeouts.get("connect"), self._tls), False
 
     async def _done_with(
         self, origin: Origin, connection: _AsyncConnection, reusable: bool

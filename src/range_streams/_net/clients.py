@@ -27,10 +27,12 @@ from typing import Any
 import httpx
 
 from .async_transport import AsyncWireTransport
+from .options import DEFAULT_TIMEOUT, ClientOptions, TLSSource
 from .shared import FIELDS_EXTENSION, TCP_QUICKACK, arm_quickack
 from .sync_transport import WireTransport
 
 __all__ = [
+    "ClientOptions",
     "DEFAULT_LIMITS",
     "DirectSend",
     "DEFAULT_TIMEOUT",
@@ -43,8 +45,6 @@ __all__ = [
     "quickack",
 ]
 
-# A stalled body must end in a ReadTimeout, never a hang; connecting is quick or broken.
-DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 
 
@@ -55,13 +55,17 @@ def quickack(response: httpx.Response) -> None:
         arm_quickack(stream.get_extra_info("socket"))
 
 
-def make_transport(limits: httpx.Limits = DEFAULT_LIMITS) -> httpx.BaseTransport:
-    """range-streams' own HTTP/1.1 transport (see ``_wire`` for why not httpcore's)."""
-    return WireTransport(limits)
+def make_transport(
+    limits: httpx.Limits = DEFAULT_LIMITS, tls: TLSSource | None = None
+) -> httpx.BaseTransport:
+    """range-streams' own HTTP/1.1 transport (see ``shared`` for why not httpcore's)."""
+    return WireTransport(limits, tls)
 
 
-def make_async_transport(limits: httpx.Limits = DEFAULT_LIMITS) -> httpx.AsyncBaseTransport:
-    return AsyncWireTransport(limits)
+def make_async_transport(
+    limits: httpx.Limits = DEFAULT_LIMITS, tls: TLSSource | None = None
+) -> httpx.AsyncBaseTransport:
+    return AsyncWireTransport(limits, tls)
 
 
 class _Cookies(httpx.Cookies):
@@ -76,14 +80,16 @@ class _Cookies(httpx.Cookies):
 
 class _OwnCookies:
     """The ``cookies`` property of the clients we make, holding ``_Cookies``, and what
-    lets the drivers hand a request straight to our transport (``direct_send``)."""
+    lets the drivers hand a request straight to our transport (``DirectSend``)."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._rs_cookies = _Cookies(kwargs.get("cookies"))
-        # Proxies from the environment are mounted in front of our transport: requests
-        # then need httpx's routing. (If httpx renames the attribute: never direct.)
-        self._rs_transport = None if getattr(self, "_mounts", True) else kwargs.get("transport")
+        # Straight to our own transport, unless proxies are mounted in front of it
+        # (requests then need httpx's routing; if httpx renames the attribute: never).
+        transport = kwargs.get("transport")
+        ours = isinstance(transport, (WireTransport, AsyncWireTransport))
+        self._rs_transport = transport if ours and not getattr(self, "_mounts", True) else None
 
     @property
     def cookies(self) -> httpx.Cookies:
@@ -102,26 +108,72 @@ class _AsyncClient(_OwnCookies, httpx.AsyncClient):
     pass
 
 
-def make_client() -> httpx.Client:
-    """An ``httpx.Client`` on range-streams' own transport (what the library uses when
-    it is not given a client; pass one to your streams to share its connections).
-    Proxies from the environment are honoured as httpx honours them."""
+def make_client(
+    options: ClientOptions | None = None,
+    /,
+    *,
+    limits: httpx.Limits = DEFAULT_LIMITS,
+    **settings: Any,
+) -> httpx.Client:
+    """An ``httpx.Client`` on range-streams' own transport: what the library uses when it
+    is not given a client (pass one to your streams to share its connections).
+
+    ``settings`` are ``ClientOptions``' (``headers``, ``auth``, ``timeout``, ``verify``,
+    ``cert``, ``trust_env``, ``http2``, ``proxy``, ...), on top of ``options``. Proxies
+    from the environment are honoured as httpx honours them, unless ``trust_env=False``.
+    """
+    chosen = ClientOptions.of(options, **settings)
+    tls = chosen.tls()
+    transport: httpx.BaseTransport
+    if chosen.http2:
+        transport = httpx.HTTPTransport(verify=tls(), http2=True, limits=limits)
+    else:
+        transport = make_transport(limits, tls)
     mounts = {
-        pattern: None if proxy is None else httpx.HTTPTransport(proxy=proxy)
-        for pattern, proxy in environment_proxies().items()
+        pattern: None if proxy is None else httpx.HTTPTransport(proxy=proxy, verify=tls())
+        for pattern, proxy in _proxies(chosen).items()
     }
-    return _Client(transport=make_transport(), mounts=mounts, timeout=DEFAULT_TIMEOUT)
+    return _Client(transport=transport, mounts=mounts, **_client_settings(chosen))
 
 
-def make_async_client(limits: httpx.Limits = DEFAULT_LIMITS) -> httpx.AsyncClient:
+def make_async_client(
+    options: ClientOptions | None = None,
+    /,
+    *,
+    limits: httpx.Limits = DEFAULT_LIMITS,
+    **settings: Any,
+) -> httpx.AsyncClient:
     """The ``httpx.AsyncClient`` counterpart of ``make_client``."""
+    chosen = ClientOptions.of(options, **settings)
+    tls = chosen.tls()
+    transport: httpx.AsyncBaseTransport
+    if chosen.http2:
+        transport = httpx.AsyncHTTPTransport(verify=tls(), http2=True, limits=limits)
+    else:
+        transport = make_async_transport(limits, tls)
     mounts = {
-        pattern: None if proxy is None else httpx.AsyncHTTPTransport(proxy=proxy, limits=limits)
-        for pattern, proxy in environment_proxies().items()
+        pattern: None
+        if proxy is None
+        else httpx.AsyncHTTPTransport(proxy=proxy, verify=tls(), limits=limits)
+        for pattern, proxy in _proxies(chosen).items()
     }
-    return _AsyncClient(
-        transport=make_async_transport(limits), mounts=mounts, timeout=DEFAULT_TIMEOUT
-    )
+    return _AsyncClient(transport=transport, mounts=mounts, **_client_settings(chosen))
+
+
+def _client_settings(options: ClientOptions) -> dict[str, Any]:
+    auth = options.auth
+    return {
+        "headers": options.headers,
+        "auth": httpx.BasicAuth(*auth) if isinstance(auth, tuple) else auth,
+        "timeout": options.timeout_value(),
+        "trust_env": options.trust_env,
+    }
+
+
+def _proxies(options: ClientOptions) -> dict[str, str | None]:
+    if options.proxy is not None:
+        return {"all://": options.proxy}
+    return environment_proxies() if options.trust_env else {}
 
 
 def environment_proxies() -> dict[str, str | None]:
@@ -194,10 +246,18 @@ class DirectSend:
             return None
         return cls(client, transport)
 
-    def request(self, method: str, url: httpx.URL, headers: dict[str, str]) -> httpx.Request:
+    def request(
+        self,
+        method: str,
+        url: httpx.URL,
+        headers: dict[str, str],
+        strip: frozenset[str] = frozenset(),
+    ) -> httpx.Request:
+        """``client.build_request``'s request, less the client's headers in ``strip``
+        (lowercased names: credentials a request to another origin must not carry)."""
         # httpx's merge: the client's headers less those the request names, then the
         # request's in its order; the Request then puts Host first.
-        named = {name.lower() for name in headers}
+        named = {name.lower() for name in headers} | strip
         merged: list[tuple[Any, Any]] = [
             pair
             for pair in self.client.headers.raw

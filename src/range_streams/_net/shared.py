@@ -21,10 +21,10 @@ proxy transports, which ``_transport.make_client`` mounts in front of this one.
 
 from __future__ import annotations
 
-import functools
 import select
 import socket
 import ssl
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 import httpx
@@ -33,6 +33,8 @@ from .exchange import Exchange
 
 __all__ = [
     "BODY_EXTENSION",
+    "check_alpn",
+    "once",
     "FIELDS_EXTENSION",
     "READ_CHUNK",
     "SMALL_WRITE",
@@ -47,7 +49,6 @@ __all__ = [
     "readable",
     "retryable",
     "timeouts_of",
-    "tls_context",
 ]
 
 # The response extension holding the body stream, whose ``read(size)`` the drivers use.
@@ -88,12 +89,27 @@ def readable(sock: Any) -> bool:
     return bool(poller.poll(0))
 
 
-@functools.cache
-def tls_context() -> ssl.SSLContext:
-    # Loading the CA bundle takes ~45 ms: once per process, not per client.
-    context = httpx.create_ssl_context()
-    context.set_alpn_protocols(["http/1.1"])
-    return context
+def once(make: Callable[[], T]) -> Callable[[], T]:
+    """``make``, called at most once: later calls return its first result. (A TLS
+    context is made on a transport's first https connection, then reused.)"""
+    made: list[T] = []
+
+    def first() -> T:
+        if not made:
+            made.append(make())
+        return made[0]
+
+    return first
+
+
+def check_alpn(protocol: str | None, host: str) -> None:
+    """The TLS handshake agreed on HTTP/1.1 (or on nothing, which means it): a context
+    of the caller's that offered ``h2`` could otherwise have the server start HTTP/2."""
+    if protocol not in (None, "http/1.1"):
+        raise httpx.ConnectError(
+            f"{host} chose {protocol!r} in the TLS handshake; range-streams' transport"
+            " speaks HTTP/1.1 (use http2=True for httpx's HTTP/2 transport)"
+        )
 
 
 class IdlePool(Generic[C]):

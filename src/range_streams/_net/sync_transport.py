@@ -15,19 +15,21 @@ from typing import Any, TypeVar
 import httpx
 
 from .exchange import Recv, RecvInto, Steps
+from .options import TLSSource, tls_source
 from .shared import (
     READ_CHUNK,
     BodyState,
     IdlePool,
     Origin,
     arm_quickack,
+    check_alpn,
     make_response,
     new_exchange,
+    once,
     origin_of,
     readable,
     retryable,
     timeouts_of,
-    tls_context,
 )
 
 __all__ = ["WireTransport"]
@@ -63,13 +65,14 @@ class _Socket:
         self._timeout: float | None = sock.gettimeout()
 
     @classmethod
-    def connect(cls, origin: Origin, timeout: float | None) -> _Socket:
+    def connect(cls, origin: Origin, timeout: float | None, tls: TLSSource) -> _Socket:
         scheme, host, port = origin
         try:
             sock = socket.create_connection((host, port), timeout=timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if scheme == "https":
-                sock = tls_context().wrap_socket(sock, server_hostname=host)
+                sock = tls().wrap_socket(sock, server_hostname=host)
+                check_alpn(sock.selected_alpn_protocol(), host)
         except TimeoutError as exc:
             raise httpx.ConnectTimeout(f"connecting to {host}:{port}: {exc}") from exc
         except OSError as exc:  # includes ssl.SSLError
@@ -115,7 +118,8 @@ class _Socket:
 class WireTransport(httpx.BaseTransport):
     """A thread-safe keep-alive HTTP/1.1 transport for ``httpx.Client``."""
 
-    def __init__(self, limits: httpx.Limits) -> None:
+    def __init__(self, limits: httpx.Limits, tls: TLSSource | None = None) -> None:
+        self._tls = once(tls if tls is not None else tls_source())
         self._idle: IdlePool[_Socket] = IdlePool(
             limits.max_keepalive_connections, limits.keepalive_expiry
         )
@@ -165,7 +169,7 @@ class WireTransport(httpx.BaseTransport):
                 connection.close()
                 continue
             return connection, True
-        return _Socket.connect(origin, timeouts.get("connect")), False
+        return _Socket.connect(origin, timeouts.get("connect"), self._tls), False
 
     def _done_with(self, origin: Origin, connection: _Socket, reusable: bool) -> None:
         surplus = [connection]

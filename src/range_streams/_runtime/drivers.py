@@ -98,7 +98,9 @@ def _execute_sync(client: httpx.Client, command: Command, opened: list[Wire]) ->
         request, direct = _request(client, command)
         started = time.perf_counter()
         if direct is None:
-            response = client.send(request, stream=True, follow_redirects=False)
+            response = client.send(
+                request, stream=True, follow_redirects=False, auth=_auth(command)
+            )
         else:
             response = direct.transport.handle_request(request)
             direct.answered(request, response, started)
@@ -176,7 +178,8 @@ def prime(client: httpx.Client | httpx.AsyncClient, flow: Flow[T]) -> Primed[T]:
     primed = Primed(flow, command)
     if isinstance(command, Send) and (direct := DirectSend.of(client)) is not None:
         try:
-            request = direct.request(command.method, parse_url(command.url), command.headers)
+            url = parse_url(command.url)
+            request = direct.request(command.method, url, command.headers, command.strip)
         except Exception:  # raised again when it is sent, where the flow handles it
             return primed
         primed.request = _Prebuilt(request, client.headers.raw, client.timeout)
@@ -244,7 +247,9 @@ async def _execute_async(
         request, direct = _request(client, command, prebuilt)
         started = time.perf_counter()
         if direct is None:
-            response = await client.send(request, stream=True, follow_redirects=False)
+            response = await client.send(
+                request, stream=True, follow_redirects=False, auth=_auth(command)
+            )
         else:
             response = await direct.transport.handle_async_request(request)
             direct.answered(request, response, started)
@@ -328,12 +333,22 @@ def _request(
     """The request to send, and whether it may go straight to our transport."""
     direct = DirectSend.of(client)
     if direct is None:
-        return client.build_request(
+        request = client.build_request(
             command.method, parse_url(command.url), headers=command.headers
-        ), None
+        )
+        for name in command.strip:  # the client's defaults included
+            request.headers.pop(name, None)
+        return request, None
     if prebuilt is not None and prebuilt.fits(client):
         return prebuilt.request, direct
-    return direct.request(command.method, parse_url(command.url), command.headers), direct
+    url = parse_url(command.url)
+    return direct.request(command.method, url, command.headers, command.strip), direct
+
+
+def _auth(command: Send) -> Any:
+    """The ``auth`` for ``client.send``: none at all for a request that must carry no
+    credentials (``Send.strip``), else the client's own."""
+    return None if command.strip else httpx.USE_CLIENT_DEFAULT
 
 
 def _wire(

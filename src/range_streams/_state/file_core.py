@@ -94,9 +94,9 @@ class FileOptions:
 
 class FileCore:
     def __init__(self, url: str, options: FileOptions) -> None:
-        self.url = check_url(url)
         self.options = options
-        self.remote = RemoteState(self.url)
+        self.remote = RemoteState(check_url(url))
+        self.url = self.remote.url  # without any userinfo, which went into remote
         self.cache = SpanCache(options.cache_bytes)
         self.position = 0
         self.closed = False

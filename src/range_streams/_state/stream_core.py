@@ -64,14 +64,14 @@ class StreamCore(Generic[ClientT]):
                 f"{type(self).__name__} needs an {self.client_class.__module__}."
                 f"{self.client_class.__name__}, not {type(client).__name__}"
             )
-        self.url = check_url(url)
+        self.remote = RemoteState(check_url(url), chunk_size=chunk_size)
+        self.url = self.remote.url  # without any userinfo, which went into remote
         self.pruning_level = coerce_level(pruning_level)
         self.single_request = single_request
         self.chunk_size = chunk_size
         self.raise_response = raise_response
         self.retry = retry or RetryPolicy()
         self.limits = limits or BodyLimits()
-        self.remote = RemoteState(self.url, chunk_size=chunk_size)
         self._owns_client = client is None
         self.client: ClientT = client if client is not None else self._make_client()
         self._registry: Registry[RangeResponseBase] = Registry()
