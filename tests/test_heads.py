@@ -3,6 +3,8 @@ same way; whatever h11 refuses, the fast path declines (and ``Exchange`` hands t
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import h11
 import httpx
 import pytest
@@ -236,3 +238,91 @@ def test_response_head_matches_h11(status: bytes, fields: list[tuple[bytes, byte
         assert length == (int(lengths[0]) if lengths else None)
     if theirs is None:
         assert parsed is None
+
+
+# -- cost: linear in the bytes, for every input -----------------------------------------
+
+
+def _heads_of(size: int) -> dict[str, bytes]:
+    """Blocks of about ``size`` bytes (a head up to its last field's CRLF), valid and
+    hostile: the shapes that made a backtracking pattern quadratic."""
+    status = b"HTTP/1.1 206 Partial Content\r\n"
+    many = status + b"".join(b"X-F%06d: value %d\r\n" % (i, i) for i in range(size // 24))
+    return {
+        "valid-many-fields": many,
+        "valid-one-long-value": status + b"X-Long: " + b"v" * size + b"\r\n",
+        "valid-spaced-value": status + b"X-Words: " + b"a " * (size // 2) + b"z\r\n",
+        "no-colon": status + b"a" * size + b"\r\n",
+        "bad-byte-at-end": status + b"X-Bad: " + b"v" * size + b"\x00\r\n",
+        "spaces-then-bad": status + b"X-Bad: " + b"a " * (size // 2) + b"\x0b\r\n",
+        "bad-name-at-end": status + b"a" * size + b"(: x\r\n",
+        "many-bad-lines": status + b"a a a\r\n" * (size // 7),
+        "bare-cr-inside": status + b"X-Cr: " + b"v\r" * (size // 2) + b"\r\n",
+    }
+
+
+def _work(monkeypatch: pytest.MonkeyPatch) -> Callable[[bytes], int]:
+    """A parse of a block, returning the bytes handed to the parser's scanning steps
+    (each is a bounded number of C passes over what it is given)."""
+    from range_streams._net import heads  # noqa: PLC0415
+
+    counted = [0]
+    for name in ("split_lines", "parse_status_line", "parse_field_line"):
+        original = getattr(heads, name)
+
+        def counting(data: bytes, original: Callable[[bytes], object] = original) -> object:
+            counted[0] += len(data)
+            return original(data)
+
+        monkeypatch.setattr(heads, name, counting)
+
+    def parse(block: bytes) -> int:
+        counted[0] = 0
+        heads.parse_response_head(block)
+        return counted[0]
+
+    return parse
+
+
+@pytest.mark.parametrize("kind", sorted(_heads_of(1000)))
+def test_head_parsing_work_is_linear(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    parse = _work(monkeypatch)
+    for size in (1_000, 10_000, 100_000):
+        block = _heads_of(size)[kind]
+        work = parse(block)
+        # Each byte goes through the line split and at most one line parser.
+        assert work <= 2 * len(block), (kind, size, work)
+
+
+def test_head_parsing_work_counts_what_it_should(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The counter sees the work: a valid head is split once and each line parsed once.
+    parse = _work(monkeypatch)
+    block = b"HTTP/1.1 200 OK\r\nA: b\r\nC: d\r\n"
+    assert parse(block) == len(block) + len(b"HTTP/1.1 200 OK") + len(b"A: b") + len(b"C: d")
+
+
+@pytest.mark.parametrize("segment", [1, 7, 1024])
+def test_finding_a_heads_end_is_linear_whatever_the_segments(
+    segment: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from range_streams._net import exchange as module  # noqa: PLC0415
+
+    searched = [0]
+    pattern = module._BLANK_LINE
+
+    class Counting:
+        def search(self, data: bytearray, start: int) -> object:
+            searched[0] += len(data) - start
+            return pattern.search(data, start)
+
+    monkeypatch.setattr(module, "_BLANK_LINE", Counting())
+    for size in (1_000, 10_000, 100_000):
+        searched[0] = 0
+        wire = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX: " + b"p" * size + b"\r\n\r\n"
+        exchange = Exchange(b"GET", b"/", [HOST], b"")
+        head = None
+        for at in range(0, len(wire), segment):
+            head = exchange.receive_head(wire[at : at + segment])
+        assert head is not None and head.status_code == 200
+        # Each byte is searched about once (a few again where the search resumes).
+        assert searched[0] <= len(wire) + 2 * (len(wire) // segment + 1), (size, searched[0])

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from range_streams._net.exchange import HEAD_READ, Exchange
+from range_streams._net.exchange import HEAD_READ, MAX_HEAD, Exchange
 from range_streams._net.heads import Head
 from range_streams._net.shared import IdlePool
 
@@ -98,6 +98,21 @@ OK_CASES = [
         body=b"0123456789",
     ),
     Case("content-length-0", b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    # Bare LF line ends (old and embedded servers): h11 reads them, and so do we; the
+    # connection stays usable (a kept-alive one waited for a CRLF CRLF that never came).
+    Case("bare-lf-head", b"HTTP/1.1 200 OK\nContent-Length: 5\n\nhello", body=b"hello"),
+    Case(
+        "mixed-line-ends",
+        b"HTTP/1.1 206 Partial\r\nContent-Range: bytes 0-4/9\nContent-Length: 5\r\n\nhello",
+        status=206,
+        body=b"hello",
+    ),
+    Case(
+        "bare-lf-chunked",
+        b"HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n5\r\nhello\r\n0\r\n\r\n",
+        body=b"hello",
+    ),
+    Case("bare-lf-no-body", b"HTTP/1.1 204 No Content\n\n", status=204),
     Case(
         "bytes-after-body",
         b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloEXTRA",
@@ -503,3 +518,86 @@ def test_pool_no_expiry() -> None:
     pool: IdlePool[str] = IdlePool(None, None)
     pool.put(A, "c", 0.0)
     assert pool.take(A, 1e12) == ("c", [])
+
+
+# -- the head's size: one limit, however the bytes arrive ------------------------------
+
+
+def head_of(size: int, status: bytes = b"200 OK", body: bytes = b"") -> bytes:
+    """A valid head of exactly ``size`` bytes (status line to blank line) framing ``body``."""
+    start = b"HTTP/1.1 %s\r\nContent-Length: %d\r\nX-Pad: " % (status, len(body))
+    pad = size - len(start) - 4
+    assert pad >= 0
+    return start + b"p" * pad + b"\r\n\r\n"
+
+
+def segmented(wire: bytes, size: int) -> list[bytes]:
+    return [wire[i : i + size] for i in range(0, len(wire), size)]
+
+
+SEGMENT_SIZES = [1, 7, 1000, 1024, 16 * 1024, 64 * 1024, 1 << 30]
+
+
+@pytest.mark.parametrize("size", [1024, 16 * 1024, 16 * 1024 + 1, 60_000, MAX_HEAD])
+def test_a_head_up_to_the_limit_is_read_however_it_arrives(size: int) -> None:
+    wire = head_of(size, body=b"abc") + b"abc"
+    for segment in SEGMENT_SIZES[1:] if size > 20_000 else SEGMENT_SIZES:
+        exchange = Exchange(b"GET", b"/", HOST, b"")
+        head, pieces = drive(exchange, FakeSocket(segmented(wire, segment), closed=False), 1 << 20)
+        assert (head.status_code, b"".join(pieces)) == (200, b"abc"), segment
+        assert exchange.reusable
+
+
+@pytest.mark.parametrize("size", [MAX_HEAD + 1, 120_000, 300_000])
+def test_a_head_past_the_limit_is_refused_however_it_arrives(size: int) -> None:
+    wire = head_of(size) + b"more"
+    for segment in SEGMENT_SIZES[2:]:
+        exchange = Exchange(b"GET", b"/", HOST, b"")
+        with pytest.raises(httpx.RemoteProtocolError, match=f"longer than {MAX_HEAD} bytes"):
+            drive(exchange, FakeSocket(segmented(wire, segment), closed=False), 1 << 20)
+
+
+def test_the_limit_is_configurable() -> None:
+    wire = head_of(8192)
+    for limit, accepted in [(8191, False), (8192, True), (200_000, True)]:
+        exchange = Exchange(b"GET", b"/", HOST, b"", max_head=limit)
+        sock = FakeSocket(segmented(wire, 1000), closed=False)
+        if accepted:
+            assert drive(exchange, sock, 1 << 20)[0].status_code == 200
+        else:
+            with pytest.raises(httpx.RemoteProtocolError, match="longer than"):
+                drive(exchange, sock, 1 << 20)
+
+
+def test_informational_heads_count_toward_the_limit() -> None:
+    # An endless stream of 100 Continue heads must end, as one long head does.
+    one = b"HTTP/1.1 100 Continue\r\nX-Pad: " + b"p" * 1000 + b"\r\n\r\n"
+    wire = one * (MAX_HEAD // len(one) + 2) + head_of(200)
+    for segment in (1024, 1 << 30):
+        exchange = Exchange(b"GET", b"/", HOST, b"")
+        with pytest.raises(httpx.RemoteProtocolError, match="longer than"):
+            drive(exchange, FakeSocket(segmented(wire, segment), closed=False), 1 << 20)
+    fewer = one * 3 + head_of(200, body=b"ok") + b"ok"
+    exchange = Exchange(b"GET", b"/", HOST, b"")
+    assert drive(exchange, FakeSocket(segmented(fewer, 512), closed=False), 1 << 20)[1] == [b"ok"]
+
+
+@pytest.mark.parametrize(("extension", "ok"), [(100_000, True), (MAX_HEAD + 5000, False)])
+def test_chunk_extensions_up_to_the_limit(extension: int, ok: bool) -> None:
+    # httpcore gives h11 a 100 KiB limit for an incomplete event (a chunk header here);
+    # past it, h11 refuses the line once that much of it is buffered incomplete (with
+    # whole-line segments it may see it complete first, as httpx does: memory stays
+    # bounded by the limit plus one read either way).
+    wire = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"5;x="
+        + b"e" * extension
+        + b"\r\nhello\r\n0\r\n\r\n"
+    )
+    exchange = Exchange(b"GET", b"/", HOST, b"")
+    sock = FakeSocket(segmented(wire, 1000), closed=False)
+    if ok:
+        assert b"".join(drive(exchange, sock, 1 << 20)[1]) == b"hello"
+    else:
+        with pytest.raises(httpx.RemoteProtocolError):
+            drive(exchange, sock, 1 << 20)

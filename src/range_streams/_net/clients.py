@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 
 from .async_transport import AsyncWireTransport
+from .exchange import MAX_HEAD
 from .options import DEFAULT_TIMEOUT, ClientOptions, TLSSource
 from .shared import FIELDS_EXTENSION, TCP_QUICKACK, arm_quickack
 from .sync_transport import WireTransport
@@ -56,16 +57,16 @@ def quickack(response: httpx.Response) -> None:
 
 
 def make_transport(
-    limits: httpx.Limits = DEFAULT_LIMITS, tls: TLSSource | None = None
+    limits: httpx.Limits = DEFAULT_LIMITS, tls: TLSSource | None = None, max_head: int = MAX_HEAD
 ) -> httpx.BaseTransport:
     """range-streams' own HTTP/1.1 transport (see ``shared`` for why not httpcore's)."""
-    return WireTransport(limits, tls)
+    return WireTransport(limits, tls, max_head)
 
 
 def make_async_transport(
-    limits: httpx.Limits = DEFAULT_LIMITS, tls: TLSSource | None = None
+    limits: httpx.Limits = DEFAULT_LIMITS, tls: TLSSource | None = None, max_head: int = MAX_HEAD
 ) -> httpx.AsyncBaseTransport:
-    return AsyncWireTransport(limits, tls)
+    return AsyncWireTransport(limits, tls, max_head)
 
 
 class _Cookies(httpx.Cookies):
@@ -128,7 +129,7 @@ def make_client(
     if chosen.http2:
         transport = httpx.HTTPTransport(verify=tls(), http2=True, limits=limits)
     else:
-        transport = make_transport(limits, tls)
+        transport = make_transport(limits, tls, chosen.max_head_bytes)
     mounts = {
         pattern: None if proxy is None else httpx.HTTPTransport(proxy=proxy, verify=tls())
         for pattern, proxy in _proxies(chosen).items()
@@ -150,7 +151,7 @@ def make_async_client(
     if chosen.http2:
         transport = httpx.AsyncHTTPTransport(verify=tls(), http2=True, limits=limits)
     else:
-        transport = make_async_transport(limits, tls)
+        transport = make_async_transport(limits, tls, chosen.max_head_bytes)
     mounts = {
         pattern: None
         if proxy is None

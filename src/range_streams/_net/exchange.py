@@ -16,6 +16,7 @@ to ``receive_head`` until it returns the head, then alternate ``buffered``/``wan
 
 from __future__ import annotations
 
+import re
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
@@ -31,10 +32,23 @@ from .heads import (
     write_request_head,
 )
 
-__all__ = ["Exchange", "Recv", "RecvInto", "SendAll", "Steps", "incomplete_body", "no_response"]
+__all__ = [
+    "MAX_HEAD",
+    "Exchange",
+    "Recv",
+    "RecvInto",
+    "SendAll",
+    "Steps",
+    "head_too_long",
+    "incomplete_body",
+    "no_response",
+]
 
 HEAD_READ = 64 * 1024  # bytes asked of the socket while the head is incomplete
-FAST_HEAD_LIMIT = 16 * 1024  # a longer incomplete head is h11's (it has the same limit)
+# The most bytes a response head may take (status line to blank line, 1xx heads before
+# it included): httpcore's limit. Configurable per client (ClientOptions.max_head_bytes).
+MAX_HEAD = 100 * 1024
+_BLANK_LINE = re.compile(rb"\n\r?\n")  # where a head ends, as h11 finds it
 QUICKACK_BYTES = 256 * 1024  # body bytes during which every read re-arms TCP_QUICKACK
 _NO_BODY_STATUSES = frozenset({204, 304})
 
@@ -67,6 +81,10 @@ class RecvInto:
 Steps = Generator[SendAll | Recv | RecvInto, Any, Any]
 
 
+def head_too_long(limit: int) -> httpx.RemoteProtocolError:
+    return httpx.RemoteProtocolError(f"the response head is longer than {limit} bytes")
+
+
 def no_response() -> httpx.RemoteProtocolError:
     return httpx.RemoteProtocolError("Server disconnected without sending a response.")
 
@@ -82,14 +100,20 @@ class Exchange:
     """One request/response pair; feed it bytes, it says what they mean."""
 
     def __init__(
-        self, method: bytes, target: bytes, headers: list[tuple[bytes, bytes]], body: bytes
+        self,
+        method: bytes,
+        target: bytes,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        max_head: int = MAX_HEAD,
     ) -> None:
         self.method = method
+        self.max_head = max_head
         self._request = (method, target, headers, body)
         outgoing = None if body else write_request_head(method, target, headers)
         self._h11: h11.Connection | None = None
         if outgoing is None:  # not the simple shape: h11 writes it (or says what is wrong)
-            self._h11, outgoing = _h11_client(method, target, headers, body)
+            self._h11, outgoing = _h11_client(method, target, headers, body, max_head=max_head)
         self.outgoing: bytes = outgoing
         self.head: Head | None = None
         self.done = False
@@ -102,31 +126,53 @@ class Exchange:
         self._head_bytes = bytearray()  # the head so far, while it is read here
         self._searched = 0  # where the search for its end resumes
         self._head_via_h11 = False
+        self._h11_head_bytes = 0  # bytes handed to h11 before its final head
 
     # -- the head -------------------------------------------------------------------
 
     def receive_head(self, data: bytes) -> Head | None:
-        """Feed bytes read while the head is incomplete (``b""`` = the peer closed)."""
+        """Feed bytes read while the head is incomplete (``b""`` = the peer closed).
+
+        The head's end is found here for every response, as h11 finds it (a blank line,
+        CRLF or bare LF), so its size limit is one number whatever the segmentation: a
+        head longer than ``max_head`` bytes is refused, however it arrived. A complete
+        head of the strict shape (CRLF lines, one Content-Length or none) is read by
+        ``heads``; any other goes to h11 whole, from its first byte.
+        """
         self.received_any = self.received_any or bool(data)
         if self._head_via_h11:
             return self._h11_head(data, closed=not data)
         buffer = self._head_bytes
         buffer += data
-        end = buffer.find(b"\r\n\r\n", self._searched)
-        if end < 0 and data and len(buffer) <= FAST_HEAD_LIMIT:
-            self._searched = max(0, len(buffer) - 3)
-            return None
-        parsed = parse_response_head(bytes(buffer[: end + 2])) if end >= 0 else None
+        match = _BLANK_LINE.search(buffer, self._searched)
+        if match is None:
+            if len(buffer) > self.max_head:
+                raise head_too_long(self.max_head)
+            if data:
+                self._searched = max(0, len(buffer) - 2)
+                return None
+            return self._to_h11(buffer, closed=True)  # closed mid-head: h11 says how
+        end = match.end()
+        if end > self.max_head:
+            raise head_too_long(self.max_head)
+        head_bytes = buffer[:end]
+        strict = head_bytes.endswith(b"\r\n\r\n") and head_bytes.count(b"\n") == (
+            head_bytes.count(b"\r\n")
+        )
+        parsed = parse_response_head(bytes(buffer[: end - 2])) if strict else None
         if parsed is not None and (parsed[1] is not None or self._bodiless(parsed[0])):
             head, length = parsed  # a counted body or none: no close-delimited framing
-            self._start_body(head, length, bytes(buffer[end + 4 :]), self._fast_keep_alive(head))
+            self._start_body(head, length, bytes(buffer[end:]), self._fast_keep_alive(head))
             return head
-        # Anything else is h11's to read, from the first byte on.
+        return self._to_h11(buffer, closed=not data)
+
+    def _to_h11(self, buffer: bytearray, *, closed: bool) -> Head | None:
+        """Anything but the strict shape is h11's to read, from the first byte on."""
         self._head_via_h11 = True
         if self._h11 is None:
-            self._h11, _ = _h11_client(*self._request)
+            self._h11, _ = _h11_client(*self._request, max_head=self.max_head)
         self._head_bytes = bytearray()
-        return self._h11_head(bytes(buffer), closed=not data)
+        return self._h11_head(bytes(buffer), closed=closed)
 
     def _fast_keep_alive(self, head: Head) -> bool:
         # h11's rule: both sides HTTP/1.1 and neither says "Connection: close".
@@ -138,6 +184,7 @@ class Exchange:
 
     def _h11_head(self, data: bytes, *, closed: bool) -> Head | None:
         assert self._h11 is not None
+        self._h11_head_bytes += len(data)
         try:
             if data:
                 self._h11.receive_data(data)
@@ -148,17 +195,21 @@ class Exchange:
                 if event is h11.NEED_DATA:
                     if closed:
                         raise no_response()
+                    if self._h11_head_bytes > self.max_head:  # heads (1xx included) so far
+                        raise head_too_long(self.max_head)
                     return None
                 if isinstance(event, h11.InformationalResponse):
                     continue
                 if isinstance(event, h11.Response):
+                    pending, _ = self._h11.trailing_data
+                    if self._h11_head_bytes - len(pending) > self.max_head:
+                        raise head_too_long(self.max_head)
                     head = Head(
                         event.status_code,
                         event.reason,
                         event.http_version,
                         list(event.headers.raw_items()),
                     )
-                    pending, _ = self._h11.trailing_data
                     # h11 moves our side to MUST_CLOSE when either message said "close".
                     keep_alive = self._h11.our_state is h11.DONE
                     self._start_body(head, _content_length(event), pending, keep_alive)
@@ -312,10 +363,17 @@ class Exchange:
 
 
 def _h11_client(
-    method: bytes, target: bytes, headers: list[tuple[bytes, bytes]], body: bytes
+    method: bytes,
+    target: bytes,
+    headers: list[tuple[bytes, bytes]],
+    body: bytes,
+    *,
+    max_head: int,
 ) -> tuple[h11.Connection, bytes]:
-    """An h11 client connection that has sent the request, and the request's bytes."""
-    connection = h11.Connection(h11.CLIENT)
+    """An h11 client connection that has sent the request, and the request's bytes.
+    Its limit on an incomplete event (a head, a chunk header) is ``max_head``, as
+    httpcore sets h11's to its own 100 KiB."""
+    connection = h11.Connection(h11.CLIENT, max_incomplete_event_size=max_head)
     try:
         outgoing = connection.send(h11.Request(method=method, target=target, headers=headers))
         if body:

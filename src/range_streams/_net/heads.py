@@ -9,8 +9,12 @@ shape, with h11's grammar (RFC 9110/9112, as h11's ``_abnf`` spells it), and say
 body or framing headers, no or several Host headers, 1xx responses, obsolete line
 folding, chunked or close-delimited bodies, more than one Content-Length, versions other
 than 1.0/1.1, bare-LF line ends. So whatever is accepted here, h11 would accept and read
-the same way (tests/test_http11.py checks the two against each other), and whatever is
+the same way (tests/test_heads.py checks the two against each other), and whatever is
 odd keeps h11's handling and error messages.
+
+Response heads come from the network, so reading one costs time linear in its bytes
+whatever they are: lines are split and checked by C scans, never by a pattern that can
+backtrack (a 40 KB invalid field line once cost 11 s of CPU that way).
 """
 
 from __future__ import annotations
@@ -41,12 +45,11 @@ _METHOD = re.compile(_TOKEN)
 _TARGET = re.compile(rb"[\x21-\x7e]+")
 _FRAMING = (b"content-length", b"transfer-encoding")
 
-_STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: ((?:[ \t]|%s)*))?" % _FIELD_VCHAR)
-# One field line: (the whole line, name, value). A match ends at the first CRLF after
-# its start (a value holds no CR or LF), so the matches tile the fields exactly when
-# every line is valid: their lengths adding up to the whole is the validation.
-_FIELD = re.compile(rb"((%s):[ \t]*((?:%s)?)[ \t]*\r\n)" % (_TOKEN, _FIELD_CONTENT))
-_DIGITS = re.compile(rb"[0-9]{1,20}")  # h11 refuses longer Content-Lengths
+_DIGITS = b"0123456789"
+_TOKEN_BYTES = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+# Not allowed in a field value or reason phrase (h11: anything but NUL and whitespace,
+# with inner spaces and tabs); a CR or LF here is one not paired as a line end.
+_NOT_IN_TEXT = b"\x00\r\n\x0c\x0b"
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,16 +121,27 @@ def _host_index(names: tuple[bytes, ...]) -> int | None:
 def parse_response_head(block: bytes) -> tuple[Head, int | None] | None:
     """``block`` is a head up to the CRLF of its last header line (the blank line not
     included). The head and its Content-Length (``None``: none given), or ``None`` when
-    the head is not of the simple shape."""
-    line_end = block.find(b"\r\n")
-    status = _STATUS_LINE.fullmatch(block, 0, line_end) if line_end >= 0 else None
-    if status is None or status[2][:1] == b"1":  # 1xx: informational, h11's
+    the head is not of the simple shape.
+
+    Linear in ``len(block)`` for every input: each byte is examined a bounded number of
+    times by C scans (``split``, ``partition``, ``translate``, ``strip``), never by a
+    backtracking pattern (tests/test_heads.py counts the bytes each scan is handed).
+    """
+    lines = split_lines(block)
+    status = parse_status_line(lines[0])
+    if status is None or lines[-1]:  # no status line, or not ending in CRLF
         return None
-    start = line_end + 2
-    lines = _FIELD.findall(block, start)
-    whole, names, values = zip(*lines, strict=True) if lines else ((), (), ())
-    if sum(map(len, whole)) != len(block) - start:
-        return None  # some line is not a valid field line
+    version, code, reason = status
+    if code // 100 == 1:  # 1xx: informational, h11's
+        return None
+    names: list[bytes] = []
+    values: list[bytes] = []
+    for line in lines[1:-1]:
+        field = parse_field_line(line)
+        if field is None:
+            return None  # some line is not a valid field line
+        names.append(field[0])
+        values.append(field[1])
     # Neither names nor values hold a NUL: joined on it, they are split apart in C.
     lowered = b"\x00".join(names).lower()
     names_lowered = lowered.split(b"\x00")
@@ -137,11 +151,11 @@ def parse_response_head(block: bytes) -> tuple[Head, int | None] | None:
     lengths = names_lowered.count(b"content-length")
     if lengths:
         value = values[names_lowered.index(b"content-length")]
-        if lengths > 1 or not _DIGITS.fullmatch(value):
+        if lengths > 1 or not _is_length(value):
             return None
         length = int(value)
     fields = None
-    if not lines:
+    if not names:
         fields = {}
     elif block.isascii():
         keys = lowered.decode("ascii").split("\x00")
@@ -152,8 +166,52 @@ def parse_response_head(block: bytes) -> tuple[Head, int | None] | None:
             for key, text in zip(keys, texts, strict=True):
                 fields[key] = f"{fields[key]}, {text}" if key in fields else text
     headers = list(zip(names, values, strict=True))
-    head = Head(int(status[2]), status[3] or b"", b"1." + status[1], headers, fields)
-    return head, length
+    return Head(code, reason, version, headers, fields), length
+
+
+def split_lines(block: bytes) -> list[bytes]:
+    """``block``'s lines, split at each CRLF (a stray CR or LF stays inside a line,
+    where the checks below refuse it)."""
+    return block.split(b"\r\n")
+
+
+def parse_status_line(line: bytes) -> tuple[bytes, int, bytes] | None:
+    """``(version, status, reason)`` of an ``HTTP/1.0`` or ``HTTP/1.1`` status line as
+    h11 reads it (the reason may be absent; it holds no NUL, CR, LF, FF or VT), else
+    None."""
+    if line[:7] != b"HTTP/1." or line[8:9] != b" " or line[7:8] not in (b"0", b"1"):
+        return None
+    code = line[9:12]
+    if len(code) != 3 or code.translate(None, _DIGITS) or line[12:13] not in (b"", b" "):
+        return None
+    reason = line[13:]
+    if _has_any(reason, _NOT_IN_TEXT):
+        return None
+    return line[5:8], int(code), reason
+
+
+def parse_field_line(line: bytes) -> tuple[bytes, bytes] | None:
+    """``(name, value)`` of a field line as h11 reads it (a token, a colon, optional
+    blanks, a value of visible or obs-text bytes with inner blanks, optional blanks),
+    else None."""
+    name, colon, value = line.partition(b":")
+    if not colon or not name or name.translate(None, _TOKEN_BYTES):
+        return None
+    value = value.strip(b" \t")
+    if _has_any(value, _NOT_IN_TEXT):
+        return None
+    return name, value
+
+
+def _has_any(data: bytes, chars: bytes) -> bool:
+    """Whether ``data`` holds any byte of ``chars`` (one C pass: those bytes deleted,
+    the length compared)."""
+    return len(data.translate(None, chars)) != len(data)
+
+
+def _is_length(value: bytes) -> bool:
+    # h11 refuses Content-Lengths of more than 20 digits.
+    return 0 < len(value) <= 20 and not value.translate(None, _DIGITS)
 
 
 def says_close(headers: list[tuple[bytes, bytes]]) -> bool:

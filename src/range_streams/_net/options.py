@@ -52,7 +52,9 @@ class ClientOptions:
     to another origin a redirect leads to, nor over ``http`` after ``https``.
     ``follow_redirects=False`` makes a redirect an error (``RedirectError``) instead.
     ``http2=True`` uses httpx's own transport (HTTP/2 needs the ``h2`` package); the
-    library's HTTP/1.1 transport is used otherwise.
+    library's HTTP/1.1 transport is used otherwise, refusing a response head (1xx heads
+    before it included) longer than ``max_head_bytes`` however it arrives (httpcore's
+    limit: 100 KiB).
     """
 
     headers: Mapping[str, str] = field(default_factory=dict)
@@ -65,11 +67,16 @@ class ClientOptions:
     http2: bool = False
     proxy: str | None = None
     sensitive_headers: frozenset[str] = frozenset()
+    max_head_bytes: int = 100 * 1024
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "headers", dict(self.headers))
         names = frozenset(name.lower() for name in self.sensitive_headers)
         object.__setattr__(self, "sensitive_headers", names)
+        if isinstance(self.max_head_bytes, bool) or not isinstance(self.max_head_bytes, int):
+            raise TypeError(f"max_head_bytes must be an int, not {self.max_head_bytes!r}")
+        if self.max_head_bytes < 1024:
+            raise ValueError(f"max_head_bytes must be at least 1024, not {self.max_head_bytes}")
         if self.auth is not None and not isinstance(self.auth, (tuple, httpx.Auth)):
             raise TypeError(
                 f"auth is a (user, password) pair or an httpx.Auth, not {type(self.auth).__name__}"

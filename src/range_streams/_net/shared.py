@@ -161,8 +161,9 @@ def origin_of(url: httpx.URL) -> Origin:
     return url.scheme, url.host, port
 
 
-def new_exchange(request: httpx.Request, body: bytes) -> Exchange:
-    return Exchange(request.method.encode("ascii"), request.url.raw_path, request.headers.raw, body)
+def new_exchange(request: httpx.Request, body: bytes, max_head: int) -> Exchange:
+    method = request.method.encode("ascii")
+    return Exchange(method, request.url.raw_path, request.headers.raw, body, max_head)
 
 
 def timeouts_of(request: httpx.Request) -> dict[str, float | None]:
