@@ -21,7 +21,7 @@ import anyio.lowlevel
 import httpx
 from anyio.streams.tls import TLSAttribute, TLSStream
 
-from .exchange import Recv, RecvInto, Steps
+from .exchange import MAX_HEAD, Recv, RecvInto, Steps
 from .options import TLSSource, tls_source
 from .shared import (
     READ_CHUNK,
@@ -56,6 +56,7 @@ class _Stream:
     @classmethod
     async def connect(cls, origin: Origin, timeout: float | None, tls: TLSSource) -> _Stream:
         scheme, host, port = origin
+        tcp: anyio.abc.SocketStream | None = None
         try:
             with anyio.fail_after(timeout):
                 tcp = await anyio.connect_tcp(host, port)
@@ -67,10 +68,15 @@ class _Stream:
                         tcp, hostname=host, ssl_context=tls(), standard_compatible=False
                     )
                     check_alpn(stream.extra(TLSAttribute.alpn_protocol), host)
-        except TimeoutError as exc:
-            raise httpx.ConnectTimeout(f"connecting to {host}:{port}: timed out") from exc
-        except (OSError, anyio.BrokenResourceError) as exc:
-            raise httpx.ConnectError(f"connecting to {host}:{port}: {exc}") from exc
+        except BaseException as exc:  # nothing half-open is left behind, whatever stopped it
+            if tcp is not None:
+                with anyio.CancelScope(shield=True):
+                    await tcp.aclose()
+            if isinstance(exc, TimeoutError):
+                raise httpx.ConnectTimeout(f"connecting to {host}:{port}: timed out") from exc
+            if isinstance(exc, (OSError, anyio.BrokenResourceError)):
+                raise httpx.ConnectError(f"connecting to {host}:{port}: {exc}") from exc
+            raise
         return cls(stream, raw)
 
     async def send(self, data: bytes, timeout: float | None) -> None:
@@ -352,8 +358,11 @@ async def _connect(origin: Origin, timeout: float | None, tls: TLSSource) -> _As
 class AsyncWireTransport(httpx.AsyncBaseTransport):
     """A keep-alive HTTP/1.1 transport for ``httpx.AsyncClient`` (asyncio or trio)."""
 
-    def __init__(self, limits: httpx.Limits, tls: TLSSource | None = None) -> None:
+    def __init__(
+        self, limits: httpx.Limits, tls: TLSSource | None = None, max_head: int = MAX_HEAD
+    ) -> None:
         self._tls = once(tls if tls is not None else tls_source())
+        self._max_head = max_head
         self._idle: IdlePool[_AsyncConnection] = IdlePool(
             limits.max_keepalive_connections, limits.keepalive_expiry
         )
@@ -369,7 +378,7 @@ class AsyncWireTransport(httpx.AsyncBaseTransport):
         try:
             for attempt in (0, 1):
                 connection, reused = await self._connection(origin, timeouts, fresh=attempt > 0)
-                exchange = new_exchange(request, body)
+                exchange = new_exchange(request, body, self._max_head)
                 try:
                     await _adrive(exchange.head_steps(), connection, timeouts)
                 except httpx.TransportError as exc:

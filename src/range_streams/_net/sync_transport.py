@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from .exchange import Recv, RecvInto, Steps
+from .exchange import MAX_HEAD, Recv, RecvInto, Steps
 from .options import TLSSource, tls_source
 from .shared import (
     READ_CHUNK,
@@ -67,16 +67,21 @@ class _Socket:
     @classmethod
     def connect(cls, origin: Origin, timeout: float | None, tls: TLSSource) -> _Socket:
         scheme, host, port = origin
+        sock: socket.socket | None = None
         try:
             sock = socket.create_connection((host, port), timeout=timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if scheme == "https":
                 sock = tls().wrap_socket(sock, server_hostname=host)
                 check_alpn(sock.selected_alpn_protocol(), host)
-        except TimeoutError as exc:
-            raise httpx.ConnectTimeout(f"connecting to {host}:{port}: {exc}") from exc
-        except OSError as exc:  # includes ssl.SSLError
-            raise httpx.ConnectError(f"connecting to {host}:{port}: {exc}") from exc
+        except BaseException as exc:  # nothing half-open is left behind, whatever stopped it
+            if sock is not None:
+                sock.close()
+            if isinstance(exc, TimeoutError):
+                raise httpx.ConnectTimeout(f"connecting to {host}:{port}: {exc}") from exc
+            if isinstance(exc, OSError):  # includes ssl.SSLError
+                raise httpx.ConnectError(f"connecting to {host}:{port}: {exc}") from exc
+            raise
         return cls(sock)
 
     def _settimeout(self, timeout: float | None) -> None:
@@ -118,8 +123,11 @@ class _Socket:
 class WireTransport(httpx.BaseTransport):
     """A thread-safe keep-alive HTTP/1.1 transport for ``httpx.Client``."""
 
-    def __init__(self, limits: httpx.Limits, tls: TLSSource | None = None) -> None:
+    def __init__(
+        self, limits: httpx.Limits, tls: TLSSource | None = None, max_head: int = MAX_HEAD
+    ) -> None:
         self._tls = once(tls if tls is not None else tls_source())
+        self._max_head = max_head
         self._idle: IdlePool[_Socket] = IdlePool(
             limits.max_keepalive_connections, limits.keepalive_expiry
         )
@@ -138,13 +146,16 @@ class WireTransport(httpx.BaseTransport):
         try:
             for attempt in (0, 1):
                 connection, reused = self._connection(origin, timeouts, fresh=attempt > 0)
-                exchange = new_exchange(request, body)
+                exchange = new_exchange(request, body, self._max_head)
                 try:
                     _drive(exchange.head_steps(), connection, timeouts)
                 except httpx.TransportError as exc:
                     connection.close()
                     if attempt == 0 and retryable(exc, reused, exchange):
                         continue
+                    raise
+                except BaseException:  # interrupted mid-exchange: the connection is unusable
+                    connection.close()
                     raise
                 break
         except BaseException:
