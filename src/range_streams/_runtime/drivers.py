@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -17,6 +17,8 @@ from typing import Any, Generic, TypeVar
 import anyio
 import httpx
 
+from .._core.errors import RedirectError
+from .._core.origins import split_userinfo
 from .._core.urls import parse_url
 from .._flows.commands import (
     Close,
@@ -98,9 +100,10 @@ def _execute_sync(client: httpx.Client, command: Command, opened: list[Wire]) ->
         request, direct = _request(client, command)
         started = time.perf_counter()
         if direct is None:
-            response = client.send(
-                request, stream=True, follow_redirects=False, auth=_auth(command)
-            )
+            with _httpx_redirect_errors(command):
+                response = client.send(
+                    request, stream=True, follow_redirects=False, auth=_auth(command)
+                )
         else:
             response = direct.transport.handle_request(request)
             direct.answered(request, response, started)
@@ -247,9 +250,10 @@ async def _execute_async(
         request, direct = _request(client, command, prebuilt)
         started = time.perf_counter()
         if direct is None:
-            response = await client.send(
-                request, stream=True, follow_redirects=False, auth=_auth(command)
-            )
+            with _httpx_redirect_errors(command):
+                response = await client.send(
+                    request, stream=True, follow_redirects=False, auth=_auth(command)
+                )
         else:
             response = await direct.transport.handle_async_request(request)
             direct.answered(request, response, started)
@@ -343,6 +347,20 @@ def _request(
         return prebuilt.request, direct
     url = parse_url(command.url)
     return direct.request(command.method, url, command.headers, command.strip), direct
+
+
+@contextlib.contextmanager
+def _httpx_redirect_errors(command: Send) -> Iterator[None]:
+    """httpx's ``send`` parses a redirect's Location itself (for ``next_request``), even
+    when not following it, and raises RemoteProtocolError for a malformed one: that is
+    the library's RedirectError, as it is on our own clients' path."""
+    try:
+        yield
+    except httpx.RemoteProtocolError as exc:
+        if not str(exc).startswith("Invalid URL in location header"):
+            raise
+        url = split_userinfo(command.url)[0]
+        raise RedirectError(f"{url} redirected to an unusable Location: {exc}", url=url) from exc
 
 
 def _auth(command: Send) -> Any:
