@@ -30,8 +30,9 @@ from range_streams._core.protocol import (
 from range_streams._core.range_headers import Validators, parse_content_range, range_header
 from range_streams._core.spans import Span, coerce_span, resolve_span
 from range_streams._flows.body import Body, RetryPolicy
-from range_streams._flows.commands import Close, Receive, Send, Sleep, Wire
+from range_streams._flows.commands import Close, Receive, ReceiveInto, Send, Sleep
 from range_streams._flows.requests import learn_length, open_span
+from range_streams._runtime.backends import StreamWire
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -306,13 +307,13 @@ def answers(draw: st.DrawFn) -> tuple[int, dict[str, str], list[bytes]]:
     return status, headers, chunks
 
 
-def _wire(answer: tuple[int, dict[str, str], list[bytes]], url: str) -> Wire:
+def _wire(answer: tuple[int, dict[str, str], list[bytes]], url: str) -> StreamWire:
     status, headers, chunks = answer
     try:
         response = httpx.Response(status, headers=headers, request=httpx.Request("GET", url))
     except (ValueError, UnicodeError):  # httpx refuses it: no server could send it so
         response = httpx.Response(status, request=httpx.Request("GET", url))
-    return Wire(response, iter(chunks))
+    return StreamWire(response, iter(chunks), waited=0.0)
 
 
 def drive(flow: Any, script: Iterator[tuple[int, dict[str, str], list[bytes]]]) -> Any:
@@ -331,9 +332,14 @@ def drive(flow: Any, script: Iterator[tuple[int, dict[str, str], list[bytes]]]) 
             answer = next(script, (404, {}, []))
             result = _wire(answer, command.url)
         elif isinstance(command, Receive):
-            result = next(command.wire.chunks, b"")  # type: ignore[arg-type]
+            assert isinstance(command.wire, StreamWire)
+            result = command.wire.read(command.size or 1 << 20)
+        elif isinstance(command, ReceiveInto):
+            assert isinstance(command.wire, StreamWire)
+            result = command.wire.readinto(command.view)
         elif isinstance(command, Close):
-            command.wire.closed = True
+            assert isinstance(command.wire, StreamWire)
+            command.wire.close()
         else:
             assert isinstance(command, Sleep)
 

@@ -24,7 +24,7 @@ import httpx
 from .._core.errors import IncompleteBodyError, RetriesExhaustedError, StreamClosedError
 from .._core.protocol import RemoteState
 from .._core.spans import Span
-from .commands import Close, Flow, Receive, ReceiveInto, Sleep, Wire
+from .commands import Flow, Receive, ReceiveInto, Sleep, Wire
 from .requests import DRAIN_LIMIT, Opened, finish, open_span
 
 __all__ = ["Body", "RetryPolicy"]
@@ -179,15 +179,19 @@ class Body:
 
     def _reopen(self, position: int) -> Flow[None]:
         """A fresh request for ``[position, stop)``: a resume (If-Range) once one was sent."""
-        yield from self._drop_wire()
+        yield from self._end_wire()
         assert self.stop is not None
         span = Span(position, self.stop)
         self._take((yield from open_span(self.remote, span, resume=self._sent, clip=self.clip)))
 
-    def _drop_wire(self) -> Flow[None]:
+    def _end_wire(self, drain: int = DRAIN_LIMIT) -> Flow[None]:
+        """Let the open wire go, the one way this body ends a connection: what is left of
+        its body is read first when that is at most ``drain`` bytes (the connection then
+        goes back to the pool; a new one costs a handshake), else it is closed at once
+        (``drain=-1``: a broken wire, closed whatever is left)."""
         wire, self._wire = self._wire, None
         if wire is not None and not wire.closed:
-            yield from finish(wire, self._wire_stop - self._wire_pos)
+            yield from finish(wire, self._wire_stop - self._wire_pos, drain)
 
     def read_at(self, position: int, size: int) -> Flow[bytes]:
         """Up to ``size`` bytes from file offset ``position`` (fewer only at ``stop``)."""
@@ -239,7 +243,6 @@ class Body:
         if (
             wire is None
             or wire.closed
-            or wire.readinto is None
             or position != self._wire_pos
             or self.stop is None
             or position >= self.stop
@@ -260,22 +263,15 @@ class Body:
 
     def _pull_into(self, view: memoryview) -> Flow[int]:
         """``_pull`` straight into ``view``: a count, never 0, after resuming faults."""
-        count = yield from self._receive(
-            lambda wire: ReceiveInto(wire, view) if wire.readinto is not None else None
-        )
-        if count is None:  # a resumed wire that cannot: copy
-            chunk = yield from self._pull(len(view))
-            view[: len(chunk)] = chunk
-            return len(chunk)
+        count: int = yield from self._receive(lambda wire: ReceiveInto(wire, view))
         self._wire_pos += count
         if self._wire_pos == self._wire_stop:
-            yield from self._drop_wire()
-        return int(count)
+            yield from self._end_wire()
+        return count
 
-    def _receive(self, command: Callable[[Wire], Receive | ReceiveInto | None]) -> Flow[Any]:
+    def _receive(self, command: Callable[[Wire], Receive | ReceiveInto]) -> Flow[Any]:
         """One ``command`` on the open wire (reopened from ``_wire_pos`` first if needed):
-        its result, never empty; transient faults are resumed, within the retry budget.
-        None if ``command`` declines the wire."""
+        its result, never empty; transient faults are resumed, within the retry budget."""
         while True:
             try:
                 if self._wire is None or self._wire.closed:
@@ -283,10 +279,7 @@ class Body:
                     # connection broke again) costs an attempt, like a broken body.
                     yield from self._reopen(self._wire_pos)
                 assert self._wire is not None
-                step = command(self._wire)
-                if step is None:
-                    return None
-                result = yield step
+                result = yield command(self._wire)
                 if not result:
                     raise IncompleteBodyError(
                         f"{self.remote.url}: body ended at byte {self._wire_pos} of"
@@ -299,17 +292,14 @@ class Body:
             except TRANSIENT as exc:
                 yield from self._recover(exc)
 
-    def _pull(self, want: int = 0) -> Flow[bytes]:
-        """The next chunk off the wire (never empty, at most ``want`` bytes where the
-        transport can say so), resuming after transient faults."""
+    def _pull(self, want: int) -> Flow[bytes]:
+        """The next bytes off the wire (never empty, at most ``want``), resuming after
+        transient faults."""
         assert self.stop is not None
         chunk: bytes = yield from self._receive(lambda wire: Receive(wire, want))
         remaining = self._wire_stop - self._wire_pos
-        if len(chunk) > remaining:
-            wire, self._wire = self._wire, None
-            assert wire is not None
-            wire.closed = True
-            yield Close(wire)
+        if len(chunk) > remaining:  # a wire that broke its contract: never data
+            yield from self._end_wire(drain=-1)
             raise IncompleteBodyError(
                 f"{self.remote.url}: body ran past its declared end {self._wire_stop}",
                 expected=self._wire_stop - (self.start or 0),
@@ -317,9 +307,9 @@ class Body:
                 url=self.remote.url,
             )
         self._wire_pos += len(chunk)
-        self._remember(chunk)
+        self._history.append(chunk)
         if self._wire_pos == self._wire_stop:
-            yield from self._drop_wire()
+            yield from self._end_wire()
         # A wire that runs on past ``stop`` (a whole-file 200) stays open: the next
         # sequential read may ``extend`` onto it; release() or close() ends it otherwise.
         return chunk
@@ -338,20 +328,8 @@ class Body:
         self.stop = min(stop, self._wire_stop)
         return True
 
-    def _abandon(self) -> Flow[None]:
-        """Close a wire whose remaining bytes (past ``stop``) will never be wanted."""
-        wire, self._wire = self._wire, None
-        if wire is not None and not wire.closed:
-            yield from finish(wire, DRAIN_LIMIT + 1)
-
-    def _remember(self, chunk: bytes) -> None:
-        self._history.append(chunk)
-
     def _recover(self, exc: Exception) -> Flow[None]:
-        wire, self._wire = self._wire, None
-        if wire is not None and not wire.closed:
-            wire.closed = True
-            yield Close(wire)
+        yield from self._end_wire(drain=-1)
         if self._attempts >= self.retry.attempts:
             raise RetriesExhaustedError(
                 f"{self.remote.url}: gave up after {self._attempts + 1} attempts at byte"
@@ -392,23 +370,10 @@ class Body:
         handshake: one more round trip)."""
         self.closed = True
         self._history.clear(self._wire_pos)
-        wire, self._wire = self._wire, None
-        if wire is None or wire.closed:
-            return
-        remaining = self._wire_stop - self._wire_pos
-        if remaining <= drain_limit:
-            wire.closed = True
-            drained = 0
-            try:
-                while drained <= remaining and (chunk := (yield Receive(wire))):
-                    drained += len(chunk)
-            except Exception:
-                logger.debug("draining %s failed; its connection is dropped", self.remote.url)
-            yield Close(wire)
-        else:
-            yield from finish(wire, DRAIN_LIMIT + 1)
+        yield from self._end_wire(drain_limit)
 
     def close(self) -> Flow[None]:
+        """Close; a body whose wire still has bytes to come is not read to its end."""
         self.closed = True
         self._history.clear(self._wire_pos)
-        yield from self._abandon()
+        yield from self._end_wire(drain=0)

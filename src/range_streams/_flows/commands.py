@@ -8,9 +8,9 @@ raised by a command is thrown back into the flow at its ``yield``, so a flow can
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
@@ -33,30 +33,30 @@ __all__ = [
 T = TypeVar("T")
 
 
-class Wire:
-    """An open response; ``chunks`` is the driver's (sync or async) raw byte iterator,
-    ``read(size)`` (our own transports only) a read of at most ``size`` bytes."""
+class Wire(Protocol):
+    """An open response, as a flow holds it: its status and headers are in; its body is
+    read with ``Receive``/``ReceiveInto`` and it is let go with ``Close``. The backend
+    that made it (``_runtime/backends``) is what reads and closes it."""
 
-    __slots__ = ("chunks", "closed", "fields", "read", "readinto", "response", "waited")
+    @property
+    def response(self) -> httpx.Response:
+        """The response (status, headers, and the request it answers)."""
+        ...
 
-    def __init__(
-        self,
-        response: httpx.Response,
-        chunks: Iterator[bytes] | AsyncIterator[bytes],
-        read: Callable[[int], Any] | None = None,
-        waited: float = 0.0,
-        readinto: Callable[[memoryview], Any] | None = None,
-        fields: dict[str, str] | None = None,
-    ) -> None:
-        self.response = response
-        # The headers as lowercased names to values, where the transport read them so
-        # and nothing (an event hook) stood between it and us; see ``headers_of``.
-        self.fields = fields
-        self.chunks = chunks
-        self.read = read
-        self.readinto = readinto  # our transports, counted bodies: straight into a buffer
-        self.waited = waited  # seconds from sending the request to its response's headers
-        self.closed = False
+    @property
+    def fields(self) -> dict[str, str]:
+        """The headers as lowercased names to values, repeated names joined."""
+        ...
+
+    @property
+    def waited(self) -> float:
+        """Seconds from sending the request to the response's head."""
+        ...
+
+    @property
+    def closed(self) -> bool:
+        """Whether it has been closed (by ``Close``, or by the driver on interruption)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +77,8 @@ class Send:
 
 @dataclass(frozen=True, slots=True)
 class Receive:
-    """The next raw chunk of a wire's body; ``b""`` at its end. ``size``: the caller
-    wants at most this many (0: any); a chunk that is exactly a read needs no join."""
+    """At most ``size`` bytes of a wire's body (0: as many as the wire has at hand, up to
+    the driver's cap); ``b""`` at its end."""
 
     wire: Wire
     size: int = 0
@@ -86,8 +86,8 @@ class Receive:
 
 @dataclass(frozen=True, slots=True)
 class ReceiveInto:
-    """Body bytes straight into ``view`` (only for a wire with ``readinto``): their
-    count, 0 at the end."""
+    """At most ``len(view)`` body bytes into ``view``: their count, 0 at the end. Our own
+    transport reads a counted body straight from the socket into it."""
 
     wire: Wire
     view: memoryview
@@ -121,7 +121,7 @@ class Spawned:
     def __init__(self, flow: Generator[Any, Any, Any]) -> None:
         self.flow = flow
         self.job: Any = None  # a Future (sync), a Task (asyncio) or None (run when joined)
-        self.opened: list[Wire] = []
+        self.opened: list[Any] = []  # the driver's wires
 
 
 @dataclass(frozen=True, slots=True)

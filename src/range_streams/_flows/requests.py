@@ -27,7 +27,6 @@ from .._core.protocol import (
     length_from_unsatisfied,
     request_headers,
 )
-from .._core.range_headers import header_map
 from .._core.spans import Span
 from .._core.urls import parse_url
 from .commands import Close, Flow, Receive, Send, Wire
@@ -136,19 +135,19 @@ def _request(
     return Send(method, url, headers, remote.chunk_size)
 
 
-def finish(wire: Wire, remaining: int) -> Flow[None]:
-    """Close a wire, first reading a small remainder so its connection can be reused.
+def finish(wire: Wire, remaining: int, drain: int = DRAIN_LIMIT) -> Flow[None]:
+    """Close a wire, first reading its ``remaining`` bytes when there are at most
+    ``drain`` of them, so its connection is reused (a draining that fails only drops it).
 
     No ``finally`` with a ``yield`` here or in callers: a flow closed by the garbage
     collector must not try to do I/O on its way out.
     """
     if wire.closed:
         return
-    wire.closed = True
-    if remaining <= DRAIN_LIMIT:
+    if 0 <= remaining <= drain:
         drained = 0
         try:
-            while drained <= DRAIN_LIMIT and (chunk := (yield Receive(wire))):
+            while drained <= remaining and (chunk := (yield Receive(wire))):
                 drained += len(chunk)
         except Exception:
             logger.debug("draining %s failed; its connection is dropped", remote_of(wire))
@@ -157,9 +156,7 @@ def finish(wire: Wire, remaining: int) -> Flow[None]:
 
 def headers_of(wire: Wire) -> dict[str, str]:
     """The response's headers, lowercased names to values (repeated names joined)."""
-    if wire.fields is not None:
-        return wire.fields
-    return header_map(wire.response.headers.multi_items())
+    return wire.fields
 
 
 def remote_of(wire: Wire) -> str:

@@ -40,7 +40,7 @@ from .shared import (
     timeouts_of,
 )
 
-__all__ = ["AsyncWireTransport", "asyncio_running"]
+__all__ = ["AsyncTransportBody", "AsyncWireTransport", "asyncio_running"]
 
 A = TypeVar("A")
 R = TypeVar("R")
@@ -393,7 +393,7 @@ class AsyncWireTransport(httpx.AsyncBaseTransport):
         except BaseException:
             self._free_slot()
             raise
-        stream = _AsyncBody(self, origin, connection, exchange, timeouts.get("read"))
+        stream = AsyncTransportBody(self, origin, connection, exchange, timeouts.get("read"))
         if exchange.done:
             await stream.aclose()
         return make_response(exchange, stream)
@@ -449,7 +449,7 @@ class AsyncWireTransport(httpx.AsyncBaseTransport):
             await connection.aclose()
 
 
-class _AsyncBody(BodyState["AsyncWireTransport", _AsyncConnection], httpx.AsyncByteStream):
+class AsyncTransportBody(BodyState["AsyncWireTransport", _AsyncConnection], httpx.AsyncByteStream):
     async def read(self, max_bytes: int = READ_CHUNK) -> bytes:
         steps = self._exchange.read_steps(min(max_bytes, READ_CHUNK))
         return await self._run(steps)  # type: ignore[no-any-return]

@@ -32,7 +32,7 @@ from .shared import (
     timeouts_of,
 )
 
-__all__ = ["WireTransport"]
+__all__ = ["TransportBody", "WireTransport"]
 
 A = TypeVar("A")
 R = TypeVar("R")
@@ -161,7 +161,7 @@ class WireTransport(httpx.BaseTransport):
         except BaseException:
             self._free_slot()
             raise
-        stream = _Body(self, origin, connection, exchange, timeouts.get("read"))
+        stream = TransportBody(self, origin, connection, exchange, timeouts.get("read"))
         if exchange.done:
             stream.close()
         return make_response(exchange, stream)
@@ -203,7 +203,7 @@ class WireTransport(httpx.BaseTransport):
             connection.close()
 
 
-class _Body(BodyState["WireTransport", _Socket], httpx.SyncByteStream):
+class TransportBody(BodyState["WireTransport", _Socket], httpx.SyncByteStream):
     def read(self, max_bytes: int = READ_CHUNK) -> bytes:
         """At most ``max_bytes`` (and at most READ_CHUNK: ``recv`` allocates what it is
         asked for), ``b""`` at the end of the body."""
