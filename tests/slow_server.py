@@ -1,7 +1,10 @@
 """A real range server on 127.0.0.1 that answers late, for the tests of fetch_many's
 scheduling (test_ahead, test_per_host, test_as_completed): each test subclasses
 ``RangeHandler`` to choose the delay and to record what arrived, and ``serving`` runs it.
-Also ``PrimeLog``: every flow fetch_many primed, to check they all end closed."""
+Also ``PrimeLog``: every flow fetch_many primed (to check they all end closed, and in
+what order items were started), and ``SendLog``: every request the client handed to the
+network, recorded on the client's side, so a test knows what was sent once the batch
+has returned, without waiting to see what a server receives."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from range_streams._runtime import backends as _backends
 from range_streams._state import item_queue as _item_queue
 
 DATA = bytes(range(256)) * 64
@@ -82,3 +86,22 @@ class PrimeLog(list[Any]):
     @property
     def all_closed(self) -> bool:
         return all(primed.flow.gi_frame is None for primed in self)
+
+    @property
+    def urls(self) -> list[str]:
+        """The URL of each primed item's first request, in the order items were started."""
+        return [primed.command.url for primed in self if primed.command is not None]
+
+
+class SendLog(list[str]):
+    """The URL of every request the async backend sent, in the order it sent them."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        super().__init__()
+        send = _backends.AsyncHttpxBackend.send
+
+        async def logged_send(backend: Any, command: Any, prepared: Any = None) -> Any:
+            self.append(command.url)
+            return await send(backend, command, prepared)
+
+        monkeypatch.setattr(_backends.AsyncHttpxBackend, "send", logged_send)

@@ -4,6 +4,7 @@ moment each request is sent."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,9 +16,9 @@ import pytest
 import range_streams as rs
 from range_streams._flows.batch import BatchPolicy
 from range_streams._flows.body import RetryPolicy
-from range_streams._runtime import drivers as _drivers
+from range_streams._runtime import backends as _backends
 from range_streams._state import item_queue as _item_queue
-from tests.slow_server import DATA, PrimeLog, RangeHandler, serving
+from tests.slow_server import DATA, PrimeLog, RangeHandler, SendLog, serving
 
 DELAY = 0.1  # the server's answer time: items start ahead ~15 ms into it
 
@@ -54,7 +55,7 @@ class AheadLog:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.started: list[float] = []
         self.fits: list[bool] = []
-        start_ahead, fits = _item_queue.ItemQueue._start_ahead, _drivers._Prebuilt.fits
+        start_ahead, fits = _item_queue.ItemQueue._start_ahead, _backends.Prepared.fits
 
         def logged_start_ahead(queue: Any, host: Any) -> None:
             before = len(queue._hosts)
@@ -67,7 +68,7 @@ class AheadLog:
             return self.fits[-1]
 
         monkeypatch.setattr(_item_queue.ItemQueue, "_start_ahead", logged_start_ahead)
-        monkeypatch.setattr(_drivers._Prebuilt, "fits", logged_fits)
+        monkeypatch.setattr(_backends.Prepared, "fits", logged_fits)
 
 
 def test_items_start_ahead_and_their_requests_are_sent(
@@ -89,42 +90,52 @@ def test_items_start_ahead_and_their_requests_are_sent(
         assert headers["host"] == url.split("/")[2]
 
 
+class HeldHandler(SlowHandler):
+    """Holds every answer until ``release`` is set (or 10 s pass: a broken test fails
+    rather than hangs)."""
+
+    release: threading.Event
+
+    def delay(self) -> float:
+        self.release.wait(10)
+        return 0.0
+
+
 @pytest.mark.parametrize("change", ["header", "cookie"])
 def test_a_client_changed_meanwhile_is_what_later_requests_carry(
-    slow_server: tuple[str, type[SlowHandler]], monkeypatch: pytest.MonkeyPatch, change: str
+    monkeypatch: pytest.MonkeyPatch, change: str
 ) -> None:
     """A request built ahead is sent only if the client is as it was: a header set or a
     cookie stored in between (by a callback, another task, or a Set-Cookie) is sent."""
-    url, handler = slow_server
+    handler = type("Held", (HeldHandler,), {"seen": [], "release": threading.Event()})
     log = AheadLog(monkeypatch)
-    changed: list[float] = []
-
     results: list[rs.FetchResult] = []
 
-    async def main() -> None:
+    async def main(url: str) -> None:
         client = rs.make_async_client()
 
         async def change_client() -> None:
-            while not log.started:  # items have started ahead; none is sent yet
+            # Items 0 and 1 are sent and held by the server; items 2 and 3 have been
+            # started ahead (their requests built) but cannot be sent before an answer.
+            while len(log.started) < 2:
                 await anyio.sleep(0.001)
             if change == "header":
                 client.headers["X-Batch"] = "late"
             else:
                 client.cookies.set("session", "abc")
-            changed.append(time.perf_counter())
+            handler.release.set()
 
         async with client, anyio.create_task_group() as group:
             group.start_soon(change_client)
             results.extend(await rs.fetch_many(_items(url, 6), concurrency=2, client=client))
 
-    anyio.run(main)
+    with serving(handler) as url:
+        anyio.run(main, url)
     assert len(results) == 6 and all(r.error is None for r in results)
-    after = [headers for arrived, _, headers in handler.seen if arrived > changed[0]]
-    assert len(after) >= 2
-    if change == "header":
-        assert all(headers.get("x-batch") == "late" for headers in after)
-    else:
-        assert all(headers.get("cookie") == "session=abc" for headers in after)
+    by_item = {int(path.rsplit("=", 1)[1]): headers for _, path, headers in handler.seen}
+    assert sorted(by_item) == list(range(6))
+    name, value = ("x-batch", "late") if change == "header" else ("cookie", "session=abc")
+    assert [by_item[n].get(name) for n in range(6)] == [None, None] + [value] * 4
     if change == "header":  # the requests built before the change were not sent
         assert False in log.fits
     # (A cookie to send takes httpx's own path, which builds the request anew.)
@@ -136,6 +147,7 @@ def test_a_cancelled_batch_closes_what_it_started_ahead(
     url, handler = slow_server
     handler.seconds = 1.0  # nothing is answered before the cancel
     primed = PrimeLog(monkeypatch)
+    sent = SendLog(monkeypatch)
 
     async def main() -> None:
         async with anyio.create_task_group() as group:
@@ -147,8 +159,9 @@ def test_a_cancelled_batch_closes_what_it_started_ahead(
     anyio.run(main)
     assert len(primed) == 4
     assert primed.all_closed
-    time.sleep(0.2)  # a request that went out has arrived by now
-    assert sorted(path for _, path, _ in handler.seen) == ["/file.bin?n=0", "/file.bin?n=1"]
+    # The two started ahead were never sent (recorded on the client's side: complete
+    # once the batch has returned).
+    assert sorted(sent) == [f"{url}?n=0", f"{url}?n=1"]
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
