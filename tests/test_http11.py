@@ -12,7 +12,7 @@ import pytest
 
 from range_streams._net.exchange import HEAD_READ, MAX_HEAD, Exchange
 from range_streams._net.heads import Head
-from range_streams._net.shared import IdlePool
+from range_streams._net.pool import IdlePool
 
 HOST = [(b"Host", b"example.test")]
 

@@ -25,9 +25,8 @@ import anyio.from_thread
 import httpx
 import pytest
 
-from range_streams._net import async_transport as _wire_async
+from range_streams._net import pool
 from range_streams._net import shared as _wire
-from range_streams._net import sync_transport as _wire_sync
 from range_streams._net.async_transport import AsyncWireTransport
 from range_streams._net.sync_transport import WireTransport
 
@@ -357,10 +356,7 @@ class Harness:
             self.call(response.aclose)
 
     def idle_sockets(self) -> list[Any]:
-        stacks = self.transport._idle._stacks.values()
-        if self.mode == "sync":
-            return [c.sock for stack in stacks for _, c in stack]
-        return [c.raw for stack in stacks for _, c in stack]
+        return [connection.raw for connection in self.transport._pool.idle]
 
     def close(self) -> None:
         if self._closed:
@@ -867,8 +863,7 @@ class FakeTime:
 
 def test_keepalive_expiry(serve: Any, make: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     clock = FakeTime()
-    for module in (_wire_sync, _wire_async):
-        monkeypatch.setattr(module, "time", clock)
+    monkeypatch.setattr(pool, "time", clock)
     client = make(httpx.Limits(max_keepalive_connections=5, keepalive_expiry=5.0))
     server = serve([[reply(HELLO), reply(HELLO), reply(HELLO)], [reply(HELLO)]])
     assert client.get(server.url()).content == b"hello"

@@ -68,9 +68,8 @@ def send(remote: RemoteState, headers: dict[str, str], method: str = "GET") -> F
     Credentials go to the URL's own origin only (``origins``): a request to anywhere
     else, or any later hop of a chain that left the origin, is sent without them.
     """
-    origin = parse_url(remote.url)
     url = remote.target
-    trusted = may_carry_credentials(origin, parse_url(url))
+    trusted = url == remote.url or _trusted(remote.url, url)
     retried_from_origin = False
     resent = False
     hops = 0
@@ -110,7 +109,7 @@ def send(remote: RemoteState, headers: dict[str, str], method: str = "GET") -> F
             if hops > MAX_REDIRECTS:
                 raise RedirectError(f"more than {MAX_REDIRECTS} redirects from {remote.url}")
             url = redirect_target(url, response.headers["location"])
-            trusted = trusted and may_carry_credentials(origin, parse_url(url))
+            trusted = trusted and _trusted(remote.url, url)
             continue
         if response.status_code == 403 and url != remote.url and not retried_from_origin:
             yield Close(wire)
@@ -121,6 +120,10 @@ def send(remote: RemoteState, headers: dict[str, str], method: str = "GET") -> F
             continue
         remote.location = None if url == remote.url else url
         return wire
+
+
+def _trusted(origin: str, url: str) -> bool:
+    return may_carry_credentials(parse_url(origin), parse_url(url))
 
 
 def _request(

@@ -1,7 +1,11 @@
 """The async half of range-streams' own transport: ``AsyncWireTransport`` for
 ``httpx.AsyncClient``, on asyncio (plain TCP straight through the loop's ``sock_*``
-calls) or trio and TLS (anyio streams). What it shares with the sync half is in
-``_wire``; the framing is ``_http11.Exchange``.
+calls) or trio and TLS (anyio streams).
+
+It only moves bytes: which connection a request goes on, when it is retried and what
+becomes of a connection afterwards are ``pool.Pool``'s steps, and the framing is
+``exchange.Exchange``'s; both are the sync half's too. What is here: the two kinds of
+connection, the loop that runs those steps on them, and the response body httpx reads.
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ import contextlib
 import ipaddress
 import socket
 import sys
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
@@ -21,22 +24,19 @@ import anyio.lowlevel
 import httpx
 from anyio.streams.tls import TLSAttribute, TLSStream
 
+from .._core.stepper import Stepper
 from .exchange import MAX_HEAD, Recv, RecvInto, Steps
 from .options import TLSSource, tls_source
+from .pool import Connect, Drop, Origin, Pool, PoolSteps, RunOn, origin_of
 from .shared import (
     READ_CHUNK,
     SMALL_WRITE,
     BodyState,
-    IdlePool,
-    Origin,
     arm_quickack,
     check_alpn,
     make_response,
-    new_exchange,
     once,
-    origin_of,
     readable,
-    retryable,
     timeouts_of,
 )
 
@@ -112,6 +112,16 @@ class _Stream:
         data = await self.recv(len(view), timeout, arm)  # anyio streams hand out bytes
         view[: len(data)] = data
         return len(data)
+
+    def stale(self) -> bool:
+        if readable(self.raw):
+            return True
+        # Bytes the TLS layer already holds: polling the socket does not see them.
+        ssl_object = self.stream.extra(TLSAttribute.ssl_object, None)
+        if ssl_object is not None and ssl_object.pending() > 0:
+            return True
+        read_bio = getattr(self.stream, "_read_bio", None)
+        return read_bio is not None and read_bio.pending > 0
 
     async def aclose(self) -> None:
         with anyio.CancelScope(shield=True):
@@ -258,9 +268,10 @@ class _LoopSocket:
             if timer is not None:
                 timer.cancel()
 
-    @property
-    def loop_closed(self) -> bool:
-        return self._loop.is_closed()
+    def stale(self) -> bool:
+        # A socket of an event loop that has since closed (a client kept across two
+        # ``asyncio.run`` calls) cannot be waited on any more.
+        return readable(self.raw) or self._loop.is_closed()
 
     def _on_readable(self) -> None:
         waiter = self._waiter
@@ -293,15 +304,15 @@ _AsyncConnection = _LoopSocket | _Stream
 
 
 async def _adrive(
-    steps: Steps, connection: _AsyncConnection | None, timeouts: dict[str, float | None]
-) -> Any:
-    """Run ``steps`` on a connection: the async half of the steps' two drivers."""
+    steps: Steps[R], connection: _AsyncConnection | None, timeouts: dict[str, float | None]
+) -> R:
+    """Run an exchange's ``steps`` on a connection."""
     result: Any = None
     while True:
         try:
             op = steps.send(result)
         except StopIteration as stop:
-            return stop.value
+            return stop.value  # type: ignore[no-any-return]
         if connection is None:
             raise httpx.StreamClosed()
         if isinstance(op, Recv):
@@ -311,22 +322,6 @@ async def _adrive(
         else:
             await connection.send(op.data, timeouts.get("write"))
             result = None
-
-
-def _tls_pending(connection: _AsyncConnection) -> bool:
-    if not isinstance(connection, _Stream):
-        return False
-    ssl_object = connection.stream.extra(TLSAttribute.ssl_object, None)
-    if ssl_object is not None and ssl_object.pending() > 0:
-        return True
-    read_bio = getattr(connection.stream, "_read_bio", None)
-    return read_bio is not None and read_bio.pending > 0
-
-
-def _loop_gone(connection: _AsyncConnection) -> bool:
-    """A socket of an event loop that has since closed (a client kept across two
-    ``asyncio.run`` calls): the loop can no longer wait on it, so it is not reused."""
-    return isinstance(connection, _LoopSocket) and connection.loop_closed
 
 
 def _literal_address(host: str, port: int) -> list[Any]:
@@ -355,6 +350,38 @@ async def _connect(origin: Origin, timeout: float | None, tls: TLSSource) -> _As
     return await _Stream.connect(origin, timeout, tls)
 
 
+class _Slots:
+    """``Limits.max_connections`` for tasks (None: no limit). The semaphore is made on
+    first use, inside the event loop."""
+
+    def __init__(self, limit: int | None) -> None:
+        self._limit = limit
+        self._semaphore: anyio.Semaphore | None = None
+
+    def take_now(self) -> bool:
+        if self._limit is None:
+            return True
+        if self._semaphore is None:
+            self._semaphore = anyio.Semaphore(self._limit)
+        try:
+            self._semaphore.acquire_nowait()
+        except anyio.WouldBlock:
+            return False
+        return True
+
+    async def wait(self, timeout: float | None) -> None:
+        assert self._semaphore is not None
+        try:
+            with anyio.fail_after(timeout):
+                await self._semaphore.acquire()
+        except TimeoutError as exc:
+            raise httpx.PoolTimeout("no connection slot became free in time") from exc
+
+    def free(self) -> None:
+        if self._semaphore is not None:
+            self._semaphore.release()
+
+
 class AsyncWireTransport(httpx.AsyncBaseTransport):
     """A keep-alive HTTP/1.1 transport for ``httpx.AsyncClient`` (asyncio or trio)."""
 
@@ -362,106 +389,55 @@ class AsyncWireTransport(httpx.AsyncBaseTransport):
         self, limits: httpx.Limits, tls: TLSSource | None = None, max_head: int = MAX_HEAD
     ) -> None:
         self._tls = once(tls if tls is not None else tls_source())
-        self._max_head = max_head
-        self._idle: IdlePool[_AsyncConnection] = IdlePool(
-            limits.max_keepalive_connections, limits.keepalive_expiry
-        )
-        self._max_connections = limits.max_connections
-        self._slots: anyio.Semaphore | None = None  # made inside the event loop
-        self._closed = False
+        self._slots = _Slots(limits.max_connections)
+        self._pool: Pool[_AsyncConnection] = Pool(limits, max_head, self._slots)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeouts = timeouts_of(request)
         origin = origin_of(request.url)
-        body = await request.aread()
-        await self._take_slot(timeouts.get("pool"))
-        try:
-            for attempt in (0, 1):
-                connection, reused = await self._connection(origin, timeouts, fresh=attempt > 0)
-                exchange = new_exchange(request, body, self._max_head)
-                try:
-                    await _adrive(exchange.head_steps(), connection, timeouts)
-                except httpx.TransportError as exc:
-                    await connection.aclose()
-                    if attempt == 0 and retryable(exc, reused, exchange):
-                        continue
-                    raise
-                except BaseException:  # cancelled mid-exchange: the connection is unusable
-                    await connection.aclose()
-                    raise
-                break
-        except BaseException:
-            self._free_slot()
-            raise
+        opening = self._pool.open(origin, request, await request.aread(), timeouts)
+        connection, exchange = await self._perform(opening)
         stream = AsyncTransportBody(self, origin, connection, exchange, timeouts.get("read"))
         if exchange.done:
             await stream.aclose()
         return make_response(exchange, stream)
 
-    async def _take_slot(self, timeout: float | None) -> None:
-        if self._max_connections is None:
-            return
-        if self._slots is None:
-            self._slots = anyio.Semaphore(self._max_connections)
-        try:
-            self._slots.acquire_nowait()  # the usual case: no deadline to set up
-            return
-        except anyio.WouldBlock:
-            pass
-        try:
-            with anyio.fail_after(timeout):
-                await self._slots.acquire()
-        except TimeoutError as exc:
-            raise httpx.PoolTimeout("no connection slot became free in time") from exc
-
-    def _free_slot(self) -> None:
-        if self._slots is not None:
-            self._slots.release()
-
-    async def _connection(
-        self, origin: Origin, timeouts: dict[str, float | None], fresh: bool
-    ) -> tuple[_AsyncConnection, bool]:
-        while not fresh:
-            connection, expired = self._idle.take(origin, time.monotonic())
-            for old in expired:
-                await old.aclose()
-            if connection is None:
-                break
-            if readable(connection.raw) or _tls_pending(connection) or _loop_gone(connection):
-                await connection.aclose()
-                continue
-            return connection, True
-        return await _connect(origin, timeouts.get("connect"), self._tls), False
-
-    async def _done_with(
-        self, origin: Origin, connection: _AsyncConnection, reusable: bool
-    ) -> None:
-        surplus = [connection]
-        if reusable and not self._closed:
-            surplus = self._idle.put(origin, connection, time.monotonic())
-        self._free_slot()
-        for old in surplus:
-            await old.aclose()
-
     async def aclose(self) -> None:
-        self._closed = True
-        for connection in self._idle.clear():
+        for connection in self._pool.close():
             await connection.aclose()
+
+    async def _perform(self, steps: PoolSteps[R]) -> R:
+        """Run the pool's ``steps`` (see ``pool``) on the event loop."""
+        stepper = Stepper(steps)
+        while (op := stepper.next()) is not None:
+            try:
+                if isinstance(op, RunOn):
+                    stepper.result = await _adrive(op.steps, op.connection, op.timeouts)
+                elif isinstance(op, Drop):
+                    await op.connection.aclose()
+                elif isinstance(op, Connect):
+                    stepper.result = await _connect(op.origin, op.timeout, self._tls)
+                else:
+                    await self._slots.wait(op.timeout)
+            except BaseException as exc:  # thrown back in: the steps drop what they must
+                stepper.error = exc
+        return stepper.returned()
 
 
 class AsyncTransportBody(BodyState["AsyncWireTransport", _AsyncConnection], httpx.AsyncByteStream):
+    """``TransportBody``'s async twin."""
+
     async def read(self, max_bytes: int = READ_CHUNK) -> bytes:
-        steps = self._exchange.read_steps(min(max_bytes, READ_CHUNK))
-        return await self._run(steps)  # type: ignore[no-any-return]
+        return await self._run(self._exchange.read_steps(min(max_bytes, READ_CHUNK)))
 
     async def readinto(self, view: memoryview) -> int:
-        return await self._run(self._exchange.readinto_steps(view))  # type: ignore[no-any-return]
+        return await self._run(self._exchange.readinto_steps(view))
 
-    async def _run(self, steps: Steps) -> Any:
+    async def _run(self, steps: Steps[R]) -> R:
         try:
-            result = await _adrive(steps, self._connection, {"read": self._timeout})
+            result = await _adrive(steps, self._connection, self._timeouts)
         except BaseException:
-            await self._finish(reusable=False)
+            await self._end(reusable=False)
             raise
         if self._exchange.done:
             await self.aclose()
@@ -471,10 +447,11 @@ class AsyncTransportBody(BodyState["AsyncWireTransport", _AsyncConnection], http
         while piece := await self.read():
             yield piece
 
-    async def _finish(self, *, reusable: bool) -> None:
+    async def _end(self, *, reusable: bool) -> None:
         connection, self._connection = self._connection, None
         if connection is not None:
-            await self._transport._done_with(self._origin, connection, reusable)
+            for closing in self._transport._pool.release(self._origin, connection, reusable):
+                await closing.aclose()
 
     async def aclose(self) -> None:
-        await self._finish(reusable=self._exchange.done and self._exchange.reusable)
+        await self._end(reusable=self._exchange.done and self._exchange.reusable)

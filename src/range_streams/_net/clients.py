@@ -258,7 +258,9 @@ class DirectSend:
         (lowercased names: credentials a request to another origin must not carry)."""
         # httpx's merge: the client's headers less those the request names, then the
         # request's in its order; the Request then puts Host first.
-        named = {name.lower() for name in headers} | strip
+        named = {name.lower() for name in headers}
+        if strip:
+            named |= strip
         merged: list[tuple[Any, Any]] = [
             pair
             for pair in self.client.headers.raw

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import h11
 import httpx
@@ -76,9 +76,10 @@ class RecvInto:
     arm: bool = True
 
 
+R = TypeVar("R")
 # What the sync and async connections share: a generator that yields the socket
 # operations it needs and receives their results, so each driver is a loop of a few lines.
-Steps = Generator[SendAll | Recv | RecvInto, Any, Any]
+Steps = Generator[SendAll | Recv | RecvInto, Any, R]
 
 
 def head_too_long(limit: int) -> httpx.RemoteProtocolError:
@@ -241,20 +242,20 @@ class Exchange:
 
     # -- the steps both drivers run ------------------------------------------------------
 
-    def head_steps(self) -> Steps:
+    def head_steps(self) -> Steps[None]:
         """Send the request, read until the head is in."""
         yield SendAll(self.outgoing)
         while self.receive_head((yield Recv(HEAD_READ))) is None:
             pass
 
-    def read_steps(self, max_bytes: int) -> Steps:
+    def read_steps(self, max_bytes: int) -> Steps[bytes]:
         """At most ``max_bytes`` of the body (``b""`` at its end)."""
         piece = self.buffered(max_bytes)
         while not piece and not self.done:
             piece = self.receive((yield Recv(self.want(max_bytes), self.early)))
         return piece
 
-    def readinto_steps(self, view: memoryview) -> Steps:
+    def readinto_steps(self, view: memoryview) -> Steps[int]:
         """Body bytes into ``view`` (a counted body), filled whole where the body allows:
         one call per caller's read. The count, 0 at the end."""
         if self.done:

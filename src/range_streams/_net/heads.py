@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 __all__ = [
     "Head",
     "fields_say_close",
+    "parse_fields",
     "parse_response_head",
     "says_close",
     "write_request_head",
@@ -52,7 +53,7 @@ _TOKEN_BYTES = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijkl
 _NOT_IN_TEXT = b"\x00\r\n\x0c\x0b"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass sets each field the slow way
 class Head:
     """A response's status line and headers (names as the server spelled them).
 
@@ -124,8 +125,8 @@ def parse_response_head(block: bytes) -> tuple[Head, int | None] | None:
     the head is not of the simple shape.
 
     Linear in ``len(block)`` for every input: each byte is examined a bounded number of
-    times by C scans (``split``, ``partition``, ``translate``, ``strip``), never by a
-    backtracking pattern (tests/test_heads.py counts the bytes each scan is handed).
+    times by C scans (``split``, ``partition``, ``strip``, ``join``, ``translate``), never
+    by a backtracking pattern (tests/test_heads.py counts the bytes each step is handed).
     """
     lines = split_lines(block)
     status = parse_status_line(lines[0])
@@ -134,14 +135,10 @@ def parse_response_head(block: bytes) -> tuple[Head, int | None] | None:
     version, code, reason = status
     if code // 100 == 1:  # 1xx: informational, h11's
         return None
-    names: list[bytes] = []
-    values: list[bytes] = []
-    for line in lines[1:-1]:
-        field = parse_field_line(line)
-        if field is None:
-            return None  # some line is not a valid field line
-        names.append(field[0])
-        values.append(field[1])
+    parsed = parse_fields(lines[1:-1])
+    if parsed is None:
+        return None  # some line is not a valid field line
+    names, values = parsed
     # Neither names nor values hold a NUL: joined on it, they are split apart in C.
     lowered = b"\x00".join(names).lower()
     names_lowered = lowered.split(b"\x00")
@@ -190,17 +187,29 @@ def parse_status_line(line: bytes) -> tuple[bytes, int, bytes] | None:
     return line[5:8], int(code), reason
 
 
-def parse_field_line(line: bytes) -> tuple[bytes, bytes] | None:
-    """``(name, value)`` of a field line as h11 reads it (a token, a colon, optional
-    blanks, a value of visible or obs-text bytes with inner blanks, optional blanks),
-    else None."""
-    name, colon, value = line.partition(b":")
-    if not colon or not name or name.translate(None, _TOKEN_BYTES):
+def parse_fields(lines: list[bytes]) -> tuple[list[bytes], list[bytes]] | None:
+    """The names and values of field lines as h11 reads them (each a token, a colon,
+    optional blanks, a value of visible or obs-text bytes with inner blanks, optional
+    blanks), else None. All the lines are checked together: a few C passes over their
+    bytes, not a few calls per line."""
+    if not lines:
+        return [], []
+    parts = [line.partition(b":") for line in lines]
+    names = [name for name, _, _ in parts]
+    values = [value.strip(b" \t") for _, _, value in parts]
+    count = len(parts)
+    joined_names = b"\x00".join(names)
+    joined_values = b"\x00".join(values)
+    if (
+        not all(names)
+        or not all(colon for _, colon, _ in parts)
+        # A name is a token: deleting token bytes leaves only the separators.
+        or joined_names.translate(None, _TOKEN_BYTES) != b"\x00" * (count - 1)
+        # A value holds no NUL (but the separators), CR, LF, FF or VT.
+        or len(joined_values.translate(None, _NOT_IN_TEXT)) != len(joined_values) - count + 1
+    ):
         return None
-    value = value.strip(b" \t")
-    if _has_any(value, _NOT_IN_TEXT):
-        return None
-    return name, value
+    return names, values
 
 
 def _has_any(data: bytes, chars: bytes) -> bool:

@@ -30,6 +30,7 @@ from typing import Any, Generic, TypeVar
 import httpx
 
 from .exchange import Exchange
+from .pool import Origin
 
 __all__ = [
     "BODY_EXTENSION",
@@ -40,14 +41,9 @@ __all__ = [
     "SMALL_WRITE",
     "TCP_QUICKACK",
     "BodyState",
-    "IdlePool",
-    "Origin",
     "arm_quickack",
     "make_response",
-    "new_exchange",
-    "origin_of",
     "readable",
-    "retryable",
     "timeouts_of",
 ]
 
@@ -60,7 +56,6 @@ READ_CHUNK = 1 << 20  # most bytes one body read asks the socket for
 SMALL_WRITE = 16 * 1024  # writes this small go straight to the kernel's send buffer
 TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)  # Linux only
 
-Origin = tuple[str, str, int]
 C = TypeVar("C")
 T = TypeVar("T")
 
@@ -112,72 +107,8 @@ def check_alpn(protocol: str | None, host: str) -> None:
         )
 
 
-class IdlePool(Generic[C]):
-    """Idle keep-alive connections by origin, newest on top. Bookkeeping only: the
-    caller closes what ``take``/``put``/``clear`` hand back."""
-
-    def __init__(self, max_idle: int | None, expiry: float | None) -> None:
-        self.max_idle = max_idle
-        self.expiry = expiry
-        self._stacks: dict[Origin, list[tuple[float, C]]] = {}
-        self._count = 0
-
-    def take(self, origin: Origin, now: float) -> tuple[C | None, list[C]]:
-        """The newest idle connection to ``origin`` (or None), and the expired ones."""
-        stack = self._stacks.get(origin)
-        expired: list[C] = []
-        while stack:
-            since, connection = stack.pop()
-            self._count -= 1
-            if self.expiry is not None and now - since > self.expiry:
-                expired.append(connection)  # older ones below are expired too
-                expired.extend(c for _, c in stack)
-                self._count -= len(stack)
-                stack.clear()
-                break
-            return connection, expired
-        return None, expired
-
-    def put(self, origin: Origin, connection: C, now: float) -> list[C]:
-        if self.max_idle is not None and self._count >= self.max_idle:
-            return [connection]
-        self._stacks.setdefault(origin, []).append((now, connection))
-        self._count += 1
-        return []
-
-    def clear(self) -> list[C]:
-        everything = [c for stack in self._stacks.values() for _, c in stack]
-        self._stacks.clear()
-        self._count = 0
-        return everything
-
-
-def origin_of(url: httpx.URL) -> Origin:
-    port = url.port or (443 if url.scheme == "https" else 80)
-    if url.scheme not in ("http", "https"):
-        raise httpx.UnsupportedProtocol(
-            f"range-streams' transport speaks http and https, not {url.scheme!r}"
-        )
-    return url.scheme, url.host, port
-
-
-def new_exchange(request: httpx.Request, body: bytes, max_head: int) -> Exchange:
-    method = request.method.encode("ascii")
-    return Exchange(method, request.url.raw_path, request.headers.raw, body, max_head)
-
-
 def timeouts_of(request: httpx.Request) -> dict[str, float | None]:
     return request.extensions.get("timeout", {})  # type: ignore[no-any-return]
-
-
-def retryable(error: Exception, reused: bool, exchange: Exchange) -> bool:
-    """A kept-alive connection the server closed while it sat idle: the request never
-    reached it, so sending it once more on a new connection is safe."""
-    return (
-        reused
-        and not exchange.received_any
-        and isinstance(error, (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError))
-    )
 
 
 def make_response(
@@ -208,8 +139,9 @@ class BodyState(Generic[T, C]):
         self._origin = origin
         self._connection: C | None = connection
         self._exchange = exchange
-        self._timeout = timeout
+        self._timeouts = {"read": timeout}
 
     @property
     def counted(self) -> bool:
+        """A Content-Length body: its bytes may be read straight into a caller's buffer."""
         return self._exchange.counted

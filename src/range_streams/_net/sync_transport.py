@@ -1,6 +1,10 @@
 """The sync half of range-streams' own transport: ``WireTransport`` for ``httpx.Client``,
-over plain (maybe TLS) sockets in blocking mode. What it shares with the async half is in
-``_wire``; the framing is ``_http11.Exchange``.
+over plain (maybe TLS) sockets in blocking mode.
+
+It only moves bytes: which connection a request goes on, when it is retried and what
+becomes of a connection afterwards are ``pool.Pool``'s steps, and the framing is
+``exchange.Exchange``'s; both are the async half's too. What is here: the socket, the
+loop that runs those steps on it, and the response body httpx reads.
 """
 
 from __future__ import annotations
@@ -8,27 +12,23 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import httpx
 
+from .._core.stepper import Stepper
 from .exchange import MAX_HEAD, Recv, RecvInto, Steps
 from .options import TLSSource, tls_source
+from .pool import Connect, Drop, Origin, Pool, PoolSteps, RunOn, origin_of
 from .shared import (
     READ_CHUNK,
     BodyState,
-    IdlePool,
-    Origin,
     arm_quickack,
     check_alpn,
     make_response,
-    new_exchange,
     once,
-    origin_of,
     readable,
-    retryable,
     timeouts_of,
 )
 
@@ -38,14 +38,14 @@ A = TypeVar("A")
 R = TypeVar("R")
 
 
-def _drive(steps: Steps, connection: _Socket | None, timeouts: dict[str, float | None]) -> Any:
-    """Run ``steps`` on a connection: the sync half of the steps' two drivers."""
+def _drive(steps: Steps[R], connection: _Socket | None, timeouts: dict[str, float | None]) -> R:
+    """Run an exchange's ``steps`` on a connection."""
     result: Any = None
     while True:
         try:
             op = steps.send(result)
         except StopIteration as stop:
-            return stop.value
+            return stop.value  # type: ignore[no-any-return]
         if connection is None:
             raise httpx.StreamClosed()
         if isinstance(op, Recv):
@@ -61,8 +61,11 @@ class _Socket:
     """A connected (maybe TLS) socket whose errors come out as httpx's."""
 
     def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
+        self.raw = sock
         self._timeout: float | None = sock.gettimeout()
+
+    def stale(self) -> bool:
+        return readable(self.raw)
 
     @classmethod
     def connect(cls, origin: Origin, timeout: float | None, tls: TLSSource) -> _Socket:
@@ -86,29 +89,29 @@ class _Socket:
 
     def _settimeout(self, timeout: float | None) -> None:
         if timeout != self._timeout:  # each change costs syscalls
-            self.sock.settimeout(timeout)
+            self.raw.settimeout(timeout)
             self._timeout = timeout
 
     def send(self, data: bytes, timeout: float | None) -> None:
         try:
             self._settimeout(timeout)
-            self.sock.sendall(data)
+            self.raw.sendall(data)
         except TimeoutError as exc:
             raise httpx.WriteTimeout(str(exc)) from exc
         except OSError as exc:
             raise httpx.WriteError(str(exc)) from exc
 
     def recv(self, size: int, timeout: float | None, arm: bool = True) -> bytes:
-        return self._read(self.sock.recv, size, timeout, arm)
+        return self._read(self.raw.recv, size, timeout, arm)
 
     def recv_into(self, view: memoryview, timeout: float | None, arm: bool = True) -> int:
-        return self._read(self.sock.recv_into, view, timeout, arm)
+        return self._read(self.raw.recv_into, view, timeout, arm)
 
     def _read(self, read: Callable[[A], R], arg: A, timeout: float | None, arm: bool) -> R:
         try:
             self._settimeout(timeout)
             if arm:
-                arm_quickack(self.sock)
+                arm_quickack(self.raw)
             return read(arg)
         except TimeoutError as exc:
             raise httpx.ReadTimeout(str(exc)) from exc
@@ -117,7 +120,26 @@ class _Socket:
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
-            self.sock.close()
+            self.raw.close()
+
+
+class _Slots:
+    """``Limits.max_connections`` for threads (None: no limit)."""
+
+    def __init__(self, limit: int | None) -> None:
+        self._semaphore = threading.BoundedSemaphore(limit) if limit else None
+
+    def take_now(self) -> bool:
+        return self._semaphore is None or self._semaphore.acquire(blocking=False)
+
+    def wait(self, timeout: float | None) -> None:
+        assert self._semaphore is not None
+        if not self._semaphore.acquire(timeout=timeout):
+            raise httpx.PoolTimeout("no connection slot became free in time")
+
+    def free(self) -> None:
+        if self._semaphore is not None:
+            self._semaphore.release()
 
 
 class WireTransport(httpx.BaseTransport):
@@ -127,98 +149,60 @@ class WireTransport(httpx.BaseTransport):
         self, limits: httpx.Limits, tls: TLSSource | None = None, max_head: int = MAX_HEAD
     ) -> None:
         self._tls = once(tls if tls is not None else tls_source())
-        self._max_head = max_head
-        self._idle: IdlePool[_Socket] = IdlePool(
-            limits.max_keepalive_connections, limits.keepalive_expiry
-        )
-        self._slots = (
-            threading.BoundedSemaphore(limits.max_connections) if limits.max_connections else None
-        )
-        self._lock = threading.Lock()
-        self._closed = False
+        self._slots = _Slots(limits.max_connections)
+        self._pool: Pool[_Socket] = Pool(limits, max_head, self._slots)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         timeouts = timeouts_of(request)
         origin = origin_of(request.url)
-        body = request.read()
-        if self._slots is not None and not self._slots.acquire(timeout=timeouts.get("pool")):
-            raise httpx.PoolTimeout("no connection slot became free in time")
-        try:
-            for attempt in (0, 1):
-                connection, reused = self._connection(origin, timeouts, fresh=attempt > 0)
-                exchange = new_exchange(request, body, self._max_head)
-                try:
-                    _drive(exchange.head_steps(), connection, timeouts)
-                except httpx.TransportError as exc:
-                    connection.close()
-                    if attempt == 0 and retryable(exc, reused, exchange):
-                        continue
-                    raise
-                except BaseException:  # interrupted mid-exchange: the connection is unusable
-                    connection.close()
-                    raise
-                break
-        except BaseException:
-            self._free_slot()
-            raise
+        opening = self._pool.open(origin, request, request.read(), timeouts)
+        connection, exchange = self._perform(opening)
         stream = TransportBody(self, origin, connection, exchange, timeouts.get("read"))
         if exchange.done:
             stream.close()
         return make_response(exchange, stream)
 
-    def _connection(
-        self, origin: Origin, timeouts: dict[str, float | None], fresh: bool
-    ) -> tuple[_Socket, bool]:
-        while not fresh:
-            with self._lock:
-                connection, expired = self._idle.take(origin, time.monotonic())
-            for old in expired:
-                old.close()
-            if connection is None:
-                break
-            if readable(connection.sock):
-                connection.close()
-                continue
-            return connection, True
-        return _Socket.connect(origin, timeouts.get("connect"), self._tls), False
-
-    def _done_with(self, origin: Origin, connection: _Socket, reusable: bool) -> None:
-        surplus = [connection]
-        if reusable and not self._closed:
-            with self._lock:
-                surplus = self._idle.put(origin, connection, time.monotonic())
-        for old in surplus:
-            old.close()
-        self._free_slot()
-
-    def _free_slot(self) -> None:
-        if self._slots is not None:
-            self._slots.release()
-
     def close(self) -> None:
-        self._closed = True
-        with self._lock:
-            idle = self._idle.clear()
-        for connection in idle:
+        for connection in self._pool.close():
             connection.close()
+
+    def _perform(self, steps: PoolSteps[R]) -> R:
+        """Run the pool's ``steps`` (see ``pool``) with blocking sockets and threads."""
+        stepper = Stepper(steps)
+        while (op := stepper.next()) is not None:
+            try:
+                if isinstance(op, RunOn):
+                    stepper.result = _drive(op.steps, op.connection, op.timeouts)
+                elif isinstance(op, Drop):
+                    op.connection.close()
+                elif isinstance(op, Connect):
+                    stepper.result = _Socket.connect(op.origin, op.timeout, self._tls)
+                else:
+                    self._slots.wait(op.timeout)
+            except BaseException as exc:  # thrown back in: the steps drop what they must
+                stepper.error = exc
+        return stepper.returned()
 
 
 class TransportBody(BodyState["WireTransport", _Socket], httpx.SyncByteStream):
+    """A response body of our transport, read in the sizes asked for; a counted body can
+    be read straight into a caller's buffer."""
+
     def read(self, max_bytes: int = READ_CHUNK) -> bytes:
         """At most ``max_bytes`` (and at most READ_CHUNK: ``recv`` allocates what it is
         asked for), ``b""`` at the end of the body."""
-        return self._run(self._exchange.read_steps(min(max_bytes, READ_CHUNK)))  # type: ignore[no-any-return]
+        return self._run(self._exchange.read_steps(min(max_bytes, READ_CHUNK)))
 
     def readinto(self, view: memoryview) -> int:
         """Body bytes straight into ``view`` (a counted body only): no bytes object, no
         copy but the kernel's. 0 at the end of the body."""
-        return self._run(self._exchange.readinto_steps(view))  # type: ignore[no-any-return]
+        return self._run(self._exchange.readinto_steps(view))
 
-    def _run(self, steps: Steps) -> Any:
+    def _run(self, steps: Steps[R]) -> R:
         try:
-            result = _drive(steps, self._connection, {"read": self._timeout})
+            result = _drive(steps, self._connection, self._timeouts)
         except BaseException:
-            self._finish(reusable=False)
+            self._end(reusable=False)
             raise
         if self._exchange.done:
             self.close()
@@ -228,10 +212,11 @@ class TransportBody(BodyState["WireTransport", _Socket], httpx.SyncByteStream):
         while piece := self.read():
             yield piece
 
-    def _finish(self, *, reusable: bool) -> None:
+    def _end(self, *, reusable: bool) -> None:
         connection, self._connection = self._connection, None
         if connection is not None:
-            self._transport._done_with(self._origin, connection, reusable)
+            for closing in self._transport._pool.release(self._origin, connection, reusable):
+                closing.close()
 
     def close(self) -> None:
-        self._finish(reusable=self._exchange.done and self._exchange.reusable)
+        self._end(reusable=self._exchange.done and self._exchange.reusable)

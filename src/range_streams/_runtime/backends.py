@@ -53,9 +53,11 @@ ClientT = TypeVar("ClientT", httpx.Client, httpx.AsyncClient)
 
 class _WireBase:
     """What every wire holds: the response (status, headers, the request it answers),
-    how long its head took to come (``waited``), and whether it is closed."""
+    its headers as lowercased names to values (repeated names joined: read from the
+    transport's parse of the head when it made one, else from ``Headers``), how long
+    its head took to come (``waited``), and whether it is closed."""
 
-    __slots__ = ("_fields", "closed", "response", "waited")
+    __slots__ = ("closed", "fields", "response", "waited")
 
     def __init__(
         self, response: httpx.Response, waited: float, fields: dict[str, str] | None
@@ -63,15 +65,7 @@ class _WireBase:
         self.response = response
         self.waited = waited  # seconds from sending the request to its response's head
         self.closed = False
-        self._fields = fields
-
-    @property
-    def fields(self) -> dict[str, str]:
-        """The headers as lowercased names to values (repeated names joined), read from
-        the transport's parse of the head when it made one, else from ``Headers``."""
-        if self._fields is None:
-            self._fields = header_map(self.response.headers.multi_items())
-        return self._fields
+        self.fields = fields if fields is not None else header_map(response.headers.multi_items())
 
 
 class _Pending:

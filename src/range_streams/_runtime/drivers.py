@@ -35,7 +35,6 @@ from .._flows.commands import (
     Sleep,
     Spawn,
     Spawned,
-    Wire,
 )
 from .._net.async_transport import asyncio_running
 from .backends import AsyncHttpxBackend, AsyncWire, HttpxBackend, Prepared, SyncWire
@@ -51,29 +50,6 @@ ANY_SIZE = 1 << 20
 _AHEAD = ThreadPoolExecutor(max_workers=32, thread_name_prefix="range-streams-ahead")
 
 
-class _Step(Generic[T]):
-    """Advances a flow by the outcome of its last command: what both drivers share."""
-
-    __slots__ = ("done", "error", "flow", "result", "value")
-
-    def __init__(self, flow: Flow[T]) -> None:
-        self.flow = flow
-        self.result: Any = None
-        self.error: Exception | None = None
-        self.done = False
-        self.value: T | None = None
-
-    def next(self) -> Command | None:
-        """The flow's next command, or None once it has returned (its value in ``value``)."""
-        error, result = self.error, self.result
-        self.error = self.result = None
-        try:
-            return self.flow.throw(error) if error is not None else self.flow.send(result)
-        except StopIteration as stop:
-            self.done, self.value = True, cast(T, stop.value)
-            return None
-
-
 # -- sync ---------------------------------------------------------------------------------
 
 
@@ -83,19 +59,26 @@ def run_sync(client: httpx.Client, flow: Flow[T], opened: list[SyncWire] | None 
 
 
 def _run_sync(backend: HttpxBackend, flow: Flow[T], opened: list[SyncWire]) -> T:
-    step = _Step(flow)
-    while (command := step.next()) is not None:
+    # The stepping is written out here rather than shared with the async driver's: it
+    # runs once per command, the hottest loop of the library.
+    result: Any = None
+    error: Exception | None = None
+    while True:
         try:
-            step.result = _execute_sync(backend, command, opened)
+            command = flow.throw(error) if error is not None else flow.send(result)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        error = None
+        try:
+            result = _execute_sync(backend, command, opened)
         except Exception as exc:  # handed to the flow, which decides
-            step.error = exc
+            result, error = None, exc
         except BaseException:
             # Interrupted (KeyboardInterrupt, ...): the flow never resumes, so close what
             # it opened rather than leave connections half read.
             _close_all(opened)
             flow.close()
             raise
-    return cast(T, step.value)
 
 
 def _close_all(wires: list[SyncWire]) -> None:
@@ -104,22 +87,21 @@ def _close_all(wires: list[SyncWire]) -> None:
             wire.close()
 
 
-def _sync(wire: Wire) -> SyncWire:
-    assert isinstance(wire, SyncWire)
-    return wire
-
-
 def _execute_sync(backend: HttpxBackend, command: Command, opened: list[SyncWire]) -> Any:
+    # A wire a command names was made by this driver's backend: a SyncWire.
     if isinstance(command, Receive):
-        return _sync(command.wire).read(command.size or ANY_SIZE)
+        wire: Any = command.wire
+        return wire.read(command.size or ANY_SIZE)
     if isinstance(command, ReceiveInto):
-        return _sync(command.wire).readinto(command.view)
+        wire = command.wire
+        return wire.readinto(command.view)
     if isinstance(command, Send):
         wire = backend.send(command)
         opened.append(wire)
         return wire
     if isinstance(command, Close):
-        _sync(command.wire).close()
+        wire = command.wire
+        wire.close()
         return None
     if isinstance(command, Spawn):
         spawned = Spawned(command.flow)
@@ -188,28 +170,31 @@ async def _run_async(
     backend: AsyncHttpxBackend, flow: Flow[T] | Primed[T], opened: list[AsyncWire]
 ) -> T:
     prepared: Prepared | None = None
+    command: Command | None = None
     if isinstance(flow, Primed):
         if flow.command is None:
             return cast(T, flow.value)
-        first: Command | None = flow.command
-        prepared, flow = flow.request, flow.flow
-    else:
-        first = None
-    step = _Step(flow)
-    while (command := first or step.next()) is not None:
-        first = None
+        command, prepared, flow = flow.command, flow.request, flow.flow
+    result: Any = None
+    error: Exception | None = None
+    while True:
+        if command is None:
+            try:
+                command = flow.throw(error) if error is not None else flow.send(result)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+        error = None
         try:
-            step.result = await _execute_async(backend, command, opened, prepared)
+            result = await _execute_async(backend, command, opened, prepared)
         except Exception as exc:
-            step.error = exc
+            result, error = None, exc
         except BaseException:
             # Cancelled: close what this flow opened (shielded, so the close itself is not
             # cancelled), leaving no response open behind a cancelled task.
             await _aclose_all(opened)
             flow.close()
             raise
-        prepared = None
-    return cast(T, step.value)
+        command = prepared = None
 
 
 async def _aclose_all(wires: list[AsyncWire]) -> None:
@@ -219,27 +204,26 @@ async def _aclose_all(wires: list[AsyncWire]) -> None:
                 await wire.close()
 
 
-def _async(wire: Wire) -> AsyncWire:
-    assert isinstance(wire, AsyncWire)
-    return wire
-
-
 async def _execute_async(
     backend: AsyncHttpxBackend,
     command: Command,
     opened: list[AsyncWire],
     prepared: Prepared | None = None,
 ) -> Any:
+    # A wire a command names was made by this driver's backend: an AsyncWire.
     if isinstance(command, ReceiveInto):
-        return await _async(command.wire).readinto(command.view)
+        wire: Any = command.wire
+        return await wire.readinto(command.view)
     if isinstance(command, Receive):
-        return await _async(command.wire).read(command.size or ANY_SIZE)
+        wire = command.wire
+        return await wire.read(command.size or ANY_SIZE)
     if isinstance(command, Send):
         wire = await backend.send(command, prepared)
         opened.append(wire)
         return wire
     if isinstance(command, Close):
-        await _async(command.wire).close()
+        wire = command.wire
+        await wire.close()
         return None
     if isinstance(command, Spawn):
         spawned = Spawned(command.flow)
