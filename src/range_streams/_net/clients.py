@@ -22,7 +22,8 @@ import ipaddress
 import logging
 import time
 import urllib.request
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import httpx
 
@@ -46,6 +47,7 @@ __all__ = [
     "quickack",
 ]
 
+ClientT = TypeVar("ClientT", httpx.Client, httpx.AsyncClient)
 DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 
 
@@ -124,17 +126,7 @@ def make_client(
     from the environment are honoured as httpx honours them, unless ``trust_env=False``.
     """
     chosen = ClientOptions.of(options, **settings)
-    tls = chosen.tls()
-    transport: httpx.BaseTransport
-    if chosen.http2:
-        transport = httpx.HTTPTransport(verify=tls(), http2=True, limits=limits)
-    else:
-        transport = make_transport(limits, tls, chosen.max_head_bytes)
-    mounts = {
-        pattern: None if proxy is None else httpx.HTTPTransport(proxy=proxy, verify=tls())
-        for pattern, proxy in _proxies(chosen).items()
-    }
-    return _Client(transport=transport, mounts=mounts, **_client_settings(chosen))
+    return _make(_Client, httpx.HTTPTransport, WireTransport, chosen, limits)
 
 
 def make_async_client(
@@ -146,29 +138,38 @@ def make_async_client(
 ) -> httpx.AsyncClient:
     """The ``httpx.AsyncClient`` counterpart of ``make_client``."""
     chosen = ClientOptions.of(options, **settings)
-    tls = chosen.tls()
-    transport: httpx.AsyncBaseTransport
-    if chosen.http2:
-        transport = httpx.AsyncHTTPTransport(verify=tls(), http2=True, limits=limits)
+    return _make(_AsyncClient, httpx.AsyncHTTPTransport, AsyncWireTransport, chosen, limits)
+
+
+def _make(
+    client_class: type[ClientT],
+    httpx_transport: Callable[..., Any],
+    our_transport: Callable[[httpx.Limits, TLSSource, int], Any],
+    options: ClientOptions,
+    limits: httpx.Limits,
+) -> ClientT:
+    """A client of ``client_class`` on our transport (httpx's for HTTP/2), with httpx's
+    proxy transports mounted in front of it for the proxies that apply."""
+    tls = options.tls()
+    if options.http2:
+        transport = httpx_transport(verify=tls(), http2=True, limits=limits)
     else:
-        transport = make_async_transport(limits, tls, chosen.max_head_bytes)
+        transport = our_transport(limits, tls, options.max_head_bytes)
     mounts = {
         pattern: None
         if proxy is None
-        else httpx.AsyncHTTPTransport(proxy=proxy, verify=tls(), limits=limits)
-        for pattern, proxy in _proxies(chosen).items()
+        else httpx_transport(proxy=proxy, verify=tls(), limits=limits)
+        for pattern, proxy in _proxies(options).items()
     }
-    return _AsyncClient(transport=transport, mounts=mounts, **_client_settings(chosen))
-
-
-def _client_settings(options: ClientOptions) -> dict[str, Any]:
     auth = options.auth
-    return {
-        "headers": options.headers,
-        "auth": httpx.BasicAuth(*auth) if isinstance(auth, tuple) else auth,
-        "timeout": options.timeout_value(),
-        "trust_env": options.trust_env,
-    }
+    return client_class(
+        transport=transport,
+        mounts=mounts,
+        headers=options.headers,
+        auth=httpx.BasicAuth(*auth) if isinstance(auth, tuple) else auth,
+        timeout=options.timeout_value(),
+        trust_env=options.trust_env,
+    )
 
 
 def _proxies(options: ClientOptions) -> dict[str, str | None]:
