@@ -1,7 +1,8 @@
 """URLs, parsed once: checking a URL and sending a request to it share one parse.
 
-httpx parses a URL string in about 60 us; ``fetch_many`` used to parse each URL twice
-(once to check it, once to build the request), which was a tenth of its CPU.
+httpx parses a URL string in about 60 us, more than the rest of checking it: the parse
+is kept, so a URL checked when an item is taken is not parsed again when its request is
+built.
 """
 
 from __future__ import annotations

@@ -1,17 +1,18 @@
 """HTTP/1.1 framing for range-streams' own transport, without I/O.
 
 ``Exchange`` is one request and its response on one connection. A body-less request
-and a response head of the common strict shape are written and read by ``_heads``;
+and a response head of the common strict shape are written and read by ``heads``;
 anything else (a request body, 1xx, obsolete folding, a head framing its body by chunks
 or by the connection's close) goes to h11 from its first byte, and h11 then reads that
-body too. A body with a Content-Length — every 206 we ask for — is counted here, so its
-bytes go from the socket to the caller in the pieces the kernel hands over. Parsing
-every 64 KiB event through h11 and httpcore cost more CPU than the bytes themselves
-(issue 3).
+body too. A body with a Content-Length (every 206 we ask for) is counted here, so its
+bytes go from the socket to the caller in the pieces the kernel hands over, rather than
+through an h11 event per 64 KiB.
 
-The drivers in ``_wire.py`` only move bytes: they send ``outgoing``, feed what they read
-to ``receive_head`` until it returns the head, then alternate ``buffered``/``want``/
-``receive`` until ``done``, and put the connection back in the pool if ``reusable``.
+Its work is stated as steps (``head_steps``, ``read_steps``, ``readinto_steps``): a
+generator yields ``SendAll``/``Recv``/``RecvInto`` and receives their results, and each
+transport runs the steps on its connection with a loop of a few lines (``_drive`` in
+``sync_transport``, ``_adrive`` in ``async_transport``). ``done`` and ``reusable`` say
+when the response has ended and whether its connection may serve another.
 """
 
 from __future__ import annotations
@@ -307,9 +308,9 @@ class Exchange:
     @property
     def early(self) -> bool:
         """Still in the first QUICKACK_BYTES of the body: where nginx's tail can wait for
-        a delayed ACK (the nginx trap, see ``_transport``). Past them the reader's ACKs go
-        out at once anyway, and re-arming TCP_QUICKACK per read only costs (an ACK per
-        segment: ~20% of a 1 GiB read's time on loopback)."""
+        a delayed ACK (the nginx trap, see ``clients``). Past them the reader's ACKs go
+        out at once anyway, and re-arming TCP_QUICKACK per read only costs: an ACK per
+        segment slows a long sequential read down by a fifth on loopback."""
         return self._length is None or self._length - self._remaining < QUICKACK_BYTES
 
     @property

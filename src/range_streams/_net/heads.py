@@ -1,7 +1,7 @@
 """HTTP/1.1 message heads in the common, strict form, without h11's per-field machinery.
 
 h11 validates and normalises every header of every message through a few regexes and
-objects each; for ``fetch_many`` that was a sixth of the client's CPU. Nearly every
+objects each, which is much of a small request's CPU. Nearly every
 exchange the library makes is the same simple shape: a GET with a handful of headers,
 answered by a 200/206 with one Content-Length. This module writes and reads exactly that
 shape, with h11's grammar (RFC 9110/9112, as h11's ``_abnf`` spells it), and says

@@ -4,19 +4,19 @@ Why not httpx's default transport (measured in benchmarks/README.md): httpcore's
 re-scans every connection for every queued request (``fetch_many`` spent half its CPU
 there, ~1 ms per request at concurrency 20), and every 64 KiB of a body passes through
 h11 and four layers of iterators (a sequential read ran at 0.44x curl). Here the pool is
-a per-origin stack of idle sockets, the framing is ``_http11.Exchange`` (pure), and a
+a per-origin stack of idle sockets, the framing is ``exchange.Exchange`` (pure), and a
 counted body goes from ``recv`` to the caller as the kernel hands it over.
 
-This module holds what the two share: the idle pool, the response it hands to httpx,
-the socket helpers. ``_wire_sync`` (``WireTransport``) and ``_wire_async``
-(``AsyncWireTransport``) only move bytes; the decisions live in ``Exchange`` and
-``IdlePool``. Both re-arm TCP_QUICKACK before every read (see ``_transport``: the nginx
-trap).
+This module holds what the two transports share besides their decisions (``pool``) and
+their framing (``exchange``): the response they hand to httpx, the body's state, the
+socket helpers. ``sync_transport`` (``WireTransport``) and ``async_transport``
+(``AsyncWireTransport``) only move bytes. Both re-arm TCP_QUICKACK before every read
+(see ``clients``: the nginx trap).
 
 Scope: HTTP/1.1 over TCP or TLS, one request per connection at a time, keep-alive,
 ``Limits`` and ``Timeout`` as httpx defines them. Request bodies are sent from memory
 (the library only sends GETs). Proxies from the environment go through httpx's own
-proxy transports, which ``_transport.make_client`` mounts in front of this one.
+proxy transports, which ``clients.make_client`` mounts in front of ours.
 """
 
 from __future__ import annotations

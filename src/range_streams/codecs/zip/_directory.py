@@ -207,13 +207,14 @@ def _make_info(
     disk, internal_attr, external_attr, header_offset = fields[15:19]
     zip64 = 0xFFFFFFFF in (compress_size, file_size, header_offset) or disk == 0xFFFF
     # The extra blocks matter only for ZIP64 sizes or a Unicode Path ("up"); most
-    # entries carry neither, and splitting every entry's blocks was a tenth of a listing.
+    # entries carry neither, so they are split only when one of those may be there.
     blocks = _extra_fields(extra) if zip64 or _UNICODE_PATH_TAG in extra else {}
     if zip64:
         file_size, compress_size, header_offset = _apply_zip64(
             blocks.get(_ZIP64_EXTRA_ID), raw_name, file_size, compress_size, header_offset
         )
-    # Positional, in ZipInfo's field order: 16 keywords per entry cost a tenth too.
+    # Positional, in ZipInfo's field order: keywords cost per entry, and there may be
+    # hundreds of thousands.
     return ZipInfo(
         _decode_name(raw_name, flag_bits, blocks.get(_UNICODE_PATH_EXTRA_ID)),
         raw_name,
