@@ -359,7 +359,9 @@ def test_total_star_needs_known_total() -> None:
             stream.add((0, 10))
 
 
-@pytest.mark.parametrize("bad_url", ["not a url", "ftp://x/y", "/relative/path", "http://"])
+@pytest.mark.parametrize(
+    "bad_url", ["not a url", "ftp://x/y", "/relative/path", "http://", "http://h:65536/x"]
+)
 def test_bad_url(bad_url: str) -> None:
     with pytest.raises(rs.InvalidURLError):
         rs.RangeStream(bad_url)

@@ -73,13 +73,17 @@ def redirect_target(current: str, location: str) -> str:
             f"{_redacted(current)} redirected to an unusable Location {location!r}: {exc}",
             url=_redacted(current),
         ) from exc
-    if target.scheme not in ("http", "https") or not target.host:
+    if target.scheme not in ("http", "https") or not target.host or not _port_ok(target):
         raise RedirectError(
             f"{_redacted(current)} redirected to {_redacted(str(target))!r}, which is not"
             " an http(s) URL",
             url=_redacted(current),
         )
     return str(target.copy_with(fragment=None))
+
+
+def _port_ok(url: httpx.URL) -> bool:
+    return url.port is None or 0 < url.port <= 65535
 
 
 def split_userinfo(url: str) -> tuple[str, str | None]:

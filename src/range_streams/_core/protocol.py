@@ -58,6 +58,9 @@ class RemoteState:
 
     url: str
     location: str | None = None  # where redirects led; requests go there directly
+    # Whether the chain that led there stayed with the URL's origin: only then do
+    # requests to ``location`` carry the credentials (``origins``).
+    location_trusted: bool = False
     total: int | None = None
     validators: Validators | None = None
     suffix_supported: bool | None = None

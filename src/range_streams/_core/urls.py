@@ -45,6 +45,8 @@ def check_url(url: str | httpx.URL) -> str:
         raise InvalidURLError(f"not a usable URL: {url!r} ({exc})") from exc
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise InvalidURLError(f"not an absolute http(s) URL: {url!r}")
+    if parsed.port is not None and not 0 < parsed.port <= 65535:
+        raise InvalidURLError(f"port {parsed.port} is not a TCP port: {url!r}")
     text = str(parsed)
     if text not in _PARSED:  # the request will be built from the normalised text
         _remember(text, parsed)

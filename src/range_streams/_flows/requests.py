@@ -61,15 +61,17 @@ def send(remote: RemoteState, headers: dict[str, str], method: str = "GET") -> F
 
     Redirects are followed here rather than by httpx so that a client passed in without
     ``follow_redirects`` still works, and so that the final location is remembered: later
-    requests go straight there. A 403 from a remembered location (an expired presigned
-    URL) sends the request once more from the original URL. A request that failed before
+    requests go straight there. A 401 or 403 from a remembered location (an expired
+    presigned URL) sends the request once more from the original URL. A request that failed before
     any answer came (``RESEND``: a stale or dirty pooled connection) is sent once more.
 
     Credentials go to the URL's own origin only (``origins``): a request to anywhere
-    else, or any later hop of a chain that left the origin, is sent without them.
+    else, or any later hop of a chain that left the origin, is sent without them, and so
+    is every later request to a location that such a chain found (the other origin chose
+    it: httpx, which starts from the URL each time, never sends them there either).
     """
     url = remote.target
-    trusted = url == remote.url or _trusted(remote.url, url)
+    trusted = url == remote.url or remote.location_trusted
     retried_from_origin = False
     resent = False
     hops = 0
@@ -111,7 +113,9 @@ def send(remote: RemoteState, headers: dict[str, str], method: str = "GET") -> F
             url = redirect_target(url, response.headers["location"])
             trusted = trusted and _trusted(remote.url, url)
             continue
-        if response.status_code == 403 and url != remote.url and not retried_from_origin:
+        if response.status_code in (401, 403) and url != remote.url and not retried_from_origin:
+            # An expired presigned location, or one reached through another origin that
+            # must be asked without credentials: start again from the URL.
             yield Close(wire)
             retried_from_origin = True
             remote.location = None
@@ -119,6 +123,7 @@ def send(remote: RemoteState, headers: dict[str, str], method: str = "GET") -> F
             trusted = True
             continue
         remote.location = None if url == remote.url else url
+        remote.location_trusted = trusted
         return wire
 
 

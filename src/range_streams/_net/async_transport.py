@@ -40,6 +40,9 @@ from .shared import (
     timeouts_of,
 )
 
+if sys.version_info < (3, 11):  # pragma: no cover - Python 3.10: anyio's backport
+    from exceptiongroup import BaseExceptionGroup
+
 __all__ = ["AsyncTransportBody", "AsyncWireTransport", "asyncio_running"]
 
 A = TypeVar("A")
@@ -74,7 +77,9 @@ class _Stream:
                     await tcp.aclose()
             if isinstance(exc, TimeoutError):
                 raise httpx.ConnectTimeout(f"connecting to {host}:{port}: timed out") from exc
-            if isinstance(exc, (OSError, anyio.BrokenResourceError)):
+            if isinstance(exc, (OSError, OverflowError, anyio.BrokenResourceError)):
+                raise httpx.ConnectError(f"connecting to {host}:{port}: {exc}") from exc
+            if isinstance(exc, BaseExceptionGroup) and exc.subgroup(OverflowError) is not None:
                 raise httpx.ConnectError(f"connecting to {host}:{port}: {exc}") from exc
             raise
         return cls(stream, raw)
@@ -199,7 +204,7 @@ class _LoopSocket:
                 raise error
         except TimeoutError as exc:
             raise httpx.ConnectTimeout(f"connecting to {host}:{port}: timed out") from exc
-        except OSError as exc:
+        except (OSError, OverflowError) as exc:  # OverflowError: a port past 65535
             raise httpx.ConnectError(f"connecting to {host}:{port}: {exc}") from exc
 
     async def send(self, data: bytes, timeout: float | None) -> None:

@@ -34,6 +34,7 @@ from .shared import FIELDS_EXTENSION, TCP_QUICKACK, arm_quickack
 from .sync_transport import WireTransport
 
 __all__ = [
+    "SENSITIVE_ATTRIBUTE",
     "ClientOptions",
     "DEFAULT_LIMITS",
     "DirectSend",
@@ -48,6 +49,7 @@ __all__ = [
 ]
 
 ClientT = TypeVar("ClientT", httpx.Client, httpx.AsyncClient)
+SENSITIVE_ATTRIBUTE = "_rs_sensitive_headers"
 DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 
 
@@ -162,7 +164,7 @@ def _make(
         for pattern, proxy in _proxies(options).items()
     }
     auth = options.auth
-    return client_class(
+    client = client_class(
         transport=transport,
         mounts=mounts,
         headers=options.headers,
@@ -170,6 +172,10 @@ def _make(
         timeout=options.timeout_value(),
         trust_env=options.trust_env,
     )
+    # The headers this client's requests must not carry to another origin, besides the
+    # credential headers every request leaves behind there (the backends read it).
+    setattr(client, SENSITIVE_ATTRIBUTE, options.sensitive_headers)
+    return client
 
 
 def _proxies(options: ClientOptions) -> dict[str, str | None]:

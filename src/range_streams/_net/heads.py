@@ -133,7 +133,7 @@ def parse_response_head(block: bytes) -> tuple[Head, int | None] | None:
     if status is None or lines[-1]:  # no status line, or not ending in CRLF
         return None
     version, code, reason = status
-    if code // 100 == 1:  # 1xx: informational, h11's
+    if code < 200:  # 1xx (informational), or not a status at all: h11's
         return None
     parsed = parse_fields(lines[1:-1])
     if parsed is None:

@@ -82,7 +82,7 @@ class _Socket:
                 sock.close()
             if isinstance(exc, TimeoutError):
                 raise httpx.ConnectTimeout(f"connecting to {host}:{port}: {exc}") from exc
-            if isinstance(exc, OSError):  # includes ssl.SSLError
+            if isinstance(exc, (OSError, OverflowError)):  # ssl.SSLError; a port past 65535
                 raise httpx.ConnectError(f"connecting to {host}:{port}: {exc}") from exc
             raise
         return cls(sock)

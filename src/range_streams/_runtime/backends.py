@@ -34,7 +34,7 @@ from .._core.range_headers import header_map
 from .._core.urls import parse_url
 from .._flows.commands import Send
 from .._net.async_transport import AsyncTransportBody
-from .._net.clients import DirectSend, quickack
+from .._net.clients import SENSITIVE_ATTRIBUTE, DirectSend, quickack
 from .._net.shared import BODY_EXTENSION, FIELDS_EXTENSION
 from .._net.sync_transport import TransportBody
 
@@ -259,18 +259,21 @@ class _HttpxBase(Generic[ClientT]):
     ) -> tuple[httpx.Request, DirectSend | None]:
         """The request to send, and whether it may go straight to our transport."""
         client = self.client
+        strip = command.strip
+        if strip:  # leaving the origin: what the client itself calls sensitive goes too
+            strip = strip | getattr(client, SENSITIVE_ATTRIBUTE, frozenset())
         direct = DirectSend.of(client)
         if direct is None:
             request = client.build_request(
                 command.method, parse_url(command.url), headers=command.headers
             )
-            for name in command.strip:  # the client's defaults included
+            for name in strip:  # the client's defaults included
                 request.headers.pop(name, None)
             return request, None
         if prepared is not None and prepared.fits(client):
             return prepared.request, direct
         url = parse_url(command.url)
-        return direct.request(command.method, url, command.headers, command.strip), direct
+        return direct.request(command.method, url, command.headers, strip), direct
 
 
 class HttpxBackend(_HttpxBase[httpx.Client]):
@@ -330,8 +333,10 @@ def _redirect_errors(command: Send) -> Iterator[None]:
     the library's RedirectError, as it is on our own clients' path."""
     try:
         yield
-    except httpx.RemoteProtocolError as exc:
-        if not str(exc).startswith("Invalid URL in location header"):
+    except (httpx.RemoteProtocolError, httpx.InvalidURL) as exc:
+        if isinstance(exc, httpx.RemoteProtocolError) and not str(exc).startswith(
+            "Invalid URL in location header"
+        ):
             raise
         url = split_userinfo(command.url)[0]
         raise RedirectError(f"{url} redirected to an unusable Location: {exc}", url=url) from exc

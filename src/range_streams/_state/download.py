@@ -38,7 +38,7 @@ from .._core.protocol import RemoteState
 from .._core.spans import Span
 from .._core.urls import check_url
 from .._flows.body import Body, BodyLimits, RetryPolicy
-from .._flows.requests import learn_length
+from .._flows.requests import learn_length, send
 from .._runtime.drivers import run_sync
 
 __all__ = [
@@ -429,8 +429,9 @@ def _download_whole(
     rate = _rate(rate_limit)
     never = threading.Event()
     written = 0
-    request = client.build_request("GET", remote.target, headers={"Accept-Encoding": "identity"})
-    response = client.send(request, stream=True, follow_redirects=True)
+    # Sent as every request of the library is (redirects followed, credentials kept to
+    # their origin), then read through httpx's response, which decodes an encoded body.
+    response = run_sync(client, send(remote, {"accept-encoding": "identity"})).response
     try:
         remote.requests_sent += 1
         response.raise_for_status()
