@@ -30,9 +30,17 @@ def server_tls(ca: Any) -> Callable[..., ssl.SSLContext]:
     """A server context with a certificate from ``issuer`` (default: ``ca``) for
     ``names`` (default: localhost), with any other ``issue_cert`` settings."""
 
+    made: dict[tuple[str, ...], ssl.SSLContext] = {}
+
     def make(*names: str, issuer: Any = None, **settings: Any) -> ssl.SSLContext:
+        names = names or ("localhost",)
+        plain = issuer is None and not settings
+        if plain and names in made:  # the common one, made once: keys cost milliseconds
+            return made[names]
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        (issuer or ca).issue_cert(*(names or ("localhost",)), **settings).configure_cert(context)
+        (issuer or ca).issue_cert(*names, **settings).configure_cert(context)
+        if plain:
+            made[names] = context
         return context
 
     return make
