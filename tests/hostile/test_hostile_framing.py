@@ -162,7 +162,13 @@ CASES = [
     Case("smuggle-after-304", ok(CL5, status=b"HTTP/1.1 304 Not Modified", body=SMUGGLED), True),
     # -- line ends --------------------------------------------------------------------
     Case("bare-lf", msg(b"HTTP/1.1 200 OK", CL5, body=b"hello", eol=b"\n"), True),
-    Case("bare-lf-close", msg(b"HTTP/1.1 200 OK", CL5, body=b"hello", eol=b"\n"), True, "close"),
+    # The server closes after it (and says so: a client may not reuse it, racing the FIN).
+    Case(
+        "bare-lf-close",
+        msg(b"HTTP/1.1 200 OK", b"Connection: close", CL5, body=b"hello", eol=b"\n"),
+        True,
+        then="close",
+    ),
     Case("bare-lf-last-line", b"HTTP/1.1 200 OK\r\nContent-Length: 5\n\r\nhello", True),
     Case("bare-lf-blank-line", b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\nhello", True),
     Case("bare-lf-status-line", b"HTTP/1.1 200 OK\nX-A: 1\r\nContent-Length: 5\r\n\r\nhello", True),
