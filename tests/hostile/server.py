@@ -6,7 +6,8 @@ byte, a small prime, 1 KiB, or the whole at once; the socket has ``TCP_NODELAY``
 each write leaves as its own segment), a pause between writes (even none yields to the
 client's thread, so its reads mostly see the pieces apart), and what happens next
 (``then``: read the next request on the same connection, close, or send nothing more and
-wait for the client to hang up).
+wait for the client to hang up, recording whether it did), and a hook to run once the
+bytes are out (``after``: e.g. interrupt the client mid-head).
 
 Every request received is recorded (``HostileServer.requests``), so a test can assert on
 exactly what a client sent, credentials included. A server speaks plain HTTP, TLS with
@@ -80,6 +81,7 @@ class Reply:
     split: int | None = None  # bytes per write; None: one write
     delay: float = 0.0  # seconds between writes (0: just let the client run)
     then: str = "keep"  # "keep" | "close" | "stall"
+    after: Callable[[], None] | None = None  # called once the data is sent
 
     def __post_init__(self) -> None:
         if self.then not in ("keep", "close", "stall"):
@@ -218,10 +220,17 @@ class _Connection:
                 time.sleep(reply.delay)
             self.sock.sendall(piece)
 
-    def wait_for_hang_up(self) -> None:
-        """Read (and drop) whatever comes until the client closes."""
-        while self.recv():
-            pass
+    def wait_for_hang_up(self) -> bool:
+        """Read (and drop) whatever comes until the client closes or resets the
+        connection (True), or until our read times out after ``WAIT`` (False)."""
+        while True:
+            try:
+                if not self.sock.recv(65536):
+                    return True
+            except TimeoutError:
+                return False
+            except OSError:
+                return True
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -251,6 +260,9 @@ class HostileServer:
         self.connections = 0
         self.handshake_failures = 0  # TLS handshakes the client ended without completing
         self.handshake_timeouts = 0  # TLS handshakes the client left hanging until WAIT
+        # How each stalled connection ended: True, the client hung up; False, it kept
+        # the connection open until our read timed out (``WAIT``).
+        self.stalls: list[bool] = []
         self.errors: list[BaseException] = []  # bugs of a play: reported at teardown
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)  # a handshake failed
@@ -304,10 +316,15 @@ class HostileServer:
                     self.requests.append(request)
                 reply = self.play(request)
                 connection.send(reply)
+                if reply.after is not None:
+                    reply.after()
                 if reply.then == "close":
                     break
                 if reply.then == "stall":
-                    connection.wait_for_hang_up()
+                    hung_up = connection.wait_for_hang_up()
+                    with self._changed:
+                        self.stalls.append(hung_up)
+                        self._changed.notify_all()
                     break
         except (_ClientGone, OSError):
             pass  # the client hung up or reset: its business
@@ -358,6 +375,14 @@ class HostileServer:
                 lambda: self.handshake_failures + self.handshake_timeouts >= count, WAIT * 2
             )
             return self.handshake_failures >= count
+
+    def wait_stalls(self, count: int) -> list[bool]:
+        """How the first ``count`` stalled connections ended (waiting for them: a client
+        that gives up hangs up at once; one that leaves its socket open shows up as
+        False, after ``WAIT``)."""
+        with self._changed:
+            self._changed.wait_for(lambda: len(self.stalls) >= count, WAIT * 2)
+            return self.stalls[:count]
 
     def forget(self) -> None:
         """Drop the requests recorded so far (one server, several clients in turn)."""
