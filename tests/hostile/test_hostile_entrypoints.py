@@ -19,7 +19,7 @@ import range_streams as rs
 from range_streams._cli import execute
 from range_streams._cli._common import Console
 
-from .clients import MODES, TIMEOUT
+from .clients import MODES, TIMEOUT, default_tls
 from .server import FileHost, HostileServer, Reply, Request, redirect, routes
 
 pytestmark = pytest.mark.timeout(30)
@@ -75,12 +75,14 @@ def pair() -> Iterator[Callable[..., Pair]]:
 
 CLIENTS: dict[str, tuple[Callable[[], httpx.AsyncClient], str, bool]] = {
     "caller-auth": (
-        lambda: httpx.AsyncClient(auth=("user", SECRET), timeout=TIMEOUT),
+        lambda: httpx.AsyncClient(auth=("user", SECRET), timeout=TIMEOUT, verify=default_tls()),
         BASIC,
         False,
     ),
     "caller-headers": (
-        lambda: httpx.AsyncClient(headers={"Authorization": BEARER}, timeout=TIMEOUT),
+        lambda: httpx.AsyncClient(
+            headers={"Authorization": BEARER}, timeout=TIMEOUT, verify=default_tls()
+        ),
         BEARER,
         False,
     ),

@@ -88,7 +88,7 @@ class Way:
     origin, the same credential for httpx's client (``reference``), and our client."""
 
     id: str
-    field: str
+    carrier: str  # the header field, lowercased
     value: str
     reference: Mapping[str, Any]
     ours: Builder = field(compare=False)
@@ -194,8 +194,8 @@ class Servers:
 def carries(request: Request, way: Way) -> bool:
     """Whether ``request`` carried the credential: its field, with exactly the value
     given (a field with anything else is a failure of its own)."""
-    value = request.header(way.field)
-    assert value in (None, way.value), f"{way.field}: {value!r} at {request.path}"
+    value = request.header(way.carrier)
+    assert value in (None, way.value), f"{way.carrier}: {value!r} at {request.path}"
     return value is not None
 
 
