@@ -10,6 +10,7 @@ httpcore closes its connection in both cases; so must ours.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
@@ -65,15 +66,20 @@ def test_interrupted_exchange_closes_the_connection(where: str, mode: str) -> No
         def interrupt() -> None:
             signal.pthread_kill(main, signal.SIGINT)
 
-        with serving(interrupting(where, interrupt)) as server:
-            with rs.make_client(timeout=TIMEOUT, trust_env=False) as client:
-                with pytest.raises(KeyboardInterrupt) as caught:
-                    read_all(client, server.url())
-                # While the exception lives (as it does up to a handler, or in a REPL's
-                # sys.last_traceback), its frames hold the socket: only an explicit
-                # close lets the server see the client hang up.
-                assert server.wait_stalls(1) == [True], "the socket was left open"
-                del caught
+        # Python's own handler, even where SIGINT came in ignored (a background job of
+        # a non-interactive shell starts with it ignored): the signal must raise.
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        with contextlib.ExitStack() as restore:
+            restore.callback(signal.signal, signal.SIGINT, previous)
+            server = restore.enter_context(serving(interrupting(where, interrupt)))
+            client = restore.enter_context(rs.make_client(timeout=TIMEOUT, trust_env=False))
+            with pytest.raises(KeyboardInterrupt) as caught:
+                read_all(client, server.url())
+            # While the exception lives (as it does up to a handler, or in a REPL's
+            # sys.last_traceback), its frames hold the socket: only an explicit close
+            # lets the server see the client hang up.
+            assert server.wait_stalls(1) == [True], "the socket was left open"
+            del caught
         return
 
     sent = threading.Event()
