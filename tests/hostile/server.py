@@ -34,7 +34,6 @@ __all__ = [
     "Play",
     "Reply",
     "Request",
-    "always",
     "redirect",
     "routes",
     "serving",
@@ -99,14 +98,6 @@ class Reply:
 
 
 Play = Callable[[Request], Reply]
-
-
-def always(
-    data: bytes, *, split: int | None = None, delay: float = 0.0, then: str = "keep"
-) -> Play:
-    """Every request gets ``data``."""
-    reply = Reply(data, split, delay, then)
-    return lambda request: reply
 
 
 def redirect(location: str, status: int = 302) -> Reply:
@@ -388,11 +379,6 @@ class HostileServer:
         """Drop the requests recorded so far (one server, several clients in turn)."""
         with self._lock:
             self.requests.clear()
-
-    def received(self) -> bytes:
-        """Every request's raw bytes, joined: what a secret must never be found in."""
-        with self._lock:
-            return b"".join(request.raw for request in self.requests)
 
     def stop(self) -> None:
         with self._lock:
