@@ -62,7 +62,8 @@ def test_end_relative_seek_learns_size_with_the_tail_probe() -> None:
 
 def test_random_reads_exact_strategy_one_request_each() -> None:
     server = FakeServer(DATA)
-    offsets = random.Random(1).sample(range(len(DATA) - 4096), 20)
+    # Apart from one another: bytes read before are served from the kept recent bytes.
+    offsets = [o * 8192 + 7 for o in random.Random(1).sample(range(len(DATA) // 8192 - 1), 20)]
     with open_fake(server, strategy=rs.ExactReads()) as f:
         for offset in offsets:
             f.seek(offset)
@@ -131,6 +132,22 @@ def test_block_cache_without_max_bytes_uses_the_files_cache_bytes() -> None:
             f.seek(offset)
             f.read(200)
     assert len(server.ranges_sent) == 4  # the first block was evicted by the 16 KiB cap
+
+
+def test_a_look_back_at_a_released_response_costs_nothing() -> None:
+    """tarfile.open(fileobj=f) tries gzip, bz2 and xz magic from the start, each reading
+    further than the last, before plain tar: the bytes of a response let go of are kept
+    for such a look back."""
+    server = FakeServer(DATA)
+    with open_fake(server) as f:
+        assert f.read(10) == DATA[:10]
+        f.seek(0)
+        assert f.read(8192) == DATA[:8192]  # runs past the first response
+        f.seek(0)
+        assert f.read(8192) == DATA[:8192]
+        f.seek(0)
+        assert f.read(512) == DATA[:512]
+    assert server.ranges_sent == ["bytes=0-4095", "bytes=4096-8191"]
 
 
 def test_tarfile_backstep_pattern_costs_nothing_extra() -> None:

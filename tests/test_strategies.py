@@ -59,11 +59,11 @@ TABLES: list[tuple[str, ReadStrategy, list[Step]]] = [
             ((500_000, 4096, None, False), (500_000, 504_096)),  # random: what it asks
             ((100_000, 4096, None, False), (100_000, 104_096)),
             ((7000, 1, None, False), (7000, 7000 + 4 * KIB)),  # min_read: tarfile's byte
-            ((11_096, 512, None, True), (11_096, 11_096 + 16 * KIB)),  # runs grow 4-fold
-            ((27_480, 512, None, True), (27_480, 27_480 + 64 * KIB)),
-            ((93_016, 512, None, True), (93_016, 93_016 + 256 * KIB)),
-            ((355_160, 2 * MIB, None, True), (355_160, 355_160 + 2 * MIB)),  # asks more
-            ((2_452_312, 10, None, True), (2_452_312, 2_452_312 + 8 * MIB)),
+            ((11_096, 512, None, True), (11_096, 11_096 + 32 * KIB)),  # runs grow 8-fold
+            ((43_864, 512, None, True), (43_864, 43_864 + 256 * KIB)),
+            ((306_008, 512, None, True), (306_008, 306_008 + 2 * MIB)),
+            ((2_403_160, 2 * MIB, None, True), (2_403_160, 2_403_160 + 16 * MIB)),
+            ((19_180_376, 10, None, True), (19_180_376, 19_180_376 + 64 * MIB)),  # max_window
             ((40 * MIB, 30, None, False), (40 * MIB, 40 * MIB + 4 * KIB)),  # a jump resets
             ((40 * MIB + 4 * KIB, 5 * MIB, None, True), (40 * MIB + 4 * KIB, 45 * MIB + 4 * KIB)),
             ((0, 100, 50, False), (0, 50)),
@@ -97,7 +97,7 @@ def test_each_file_gets_its_own_planner() -> None:
     a.plan(0, 100, None, False)
     a.plan(4096, 100, None, True)
     b.plan(10 * MIB, 100, None, False)  # another file's random read ...
-    assert a.plan(20 * KIB, 100, None, True) == (20 * KIB, 84 * KIB)  # ... left A's run alone
+    assert a.plan(20 * KIB, 100, None, True) == (20 * KIB, 276 * KIB)  # ... left A's run alone
 
 
 @pytest.mark.parametrize(
@@ -188,10 +188,10 @@ def test_files_sharing_options_keep_their_own_windows() -> None:
         rs.RangeFile(URL, server_b.client(), options) as b,
     ):
         assert a.read(4096) == data[:4096]
-        assert a.read(4096) == data[4096:8192]  # a run: 16 KiB from 4096
+        assert a.read(4096) == data[4096:8192]  # a run: 32 KiB from 4096
         b.seek(3 * MIB)
         assert b.read(100) == data[3 * MIB : 3 * MIB + 100]
-        a.seek(4096 + 16 * KIB)
-        assert a.read(10) == data[4096 + 16 * KIB : 4096 + 16 * KIB + 10]
-    assert server_a.ranges_sent == ["bytes=0-4095", "bytes=4096-20479", "bytes=20480-86015"]
+        a.seek(4096 + 32 * KIB)
+        assert a.read(10) == data[4096 + 32 * KIB : 4096 + 32 * KIB + 10]
+    assert server_a.ranges_sent == ["bytes=0-4095", "bytes=4096-36863", "bytes=36864-299007"]
     assert server_b.ranges_sent == [f"bytes={3 * MIB}-{3 * MIB + 4095}"]

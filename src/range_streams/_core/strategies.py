@@ -220,7 +220,7 @@ class Adaptive:
     """
 
     min_read: int = 4 * KIB
-    growth: int = 4
+    growth: int = 8
     max_window: int = DEFAULT_MAX_WINDOW
     ahead_from: int = DEFAULT_AHEAD_FROM
     ahead_min_wait: float = DEFAULT_AHEAD_MIN_WAIT

@@ -85,6 +85,11 @@ class History:
         while self._chunks and self._base + len(self._chunks[0]) <= self.start:
             self._base += len(self._chunks.popleft())
 
+    def held(self, limit: int) -> tuple[int, bytes]:
+        """The last ``limit`` bytes held, at most, and the file offset of the first."""
+        start = max(self.start, self.end - limit)
+        return start, b"".join(bytes(piece) for piece in self.read(start, self.end - start))
+
     def read(self, position: int, size: int) -> list[bytes | memoryview]:
         """Held bytes from ``position`` on, at most ``size``, as pieces (none if not held)."""
         if not self.start <= position < self.end:
@@ -385,6 +390,12 @@ class Body:
         if position < self._wire_pos:
             return position >= self._history.start
         return self.is_open and position <= self._wire_pos + self.limits.skip
+
+    def held(self, limit: int) -> tuple[int, bytes]:
+        """Up to the last ``limit`` bytes this body has pulled and still holds (the
+        reader's recent past), with the file offset of the first: what is worth keeping
+        when it is let go."""
+        return self._history.held(limit)
 
     def release(self, drain_limit: int) -> Flow[None]:
         """Close, reading the rest first when it is at most ``drain_limit`` bytes, so the

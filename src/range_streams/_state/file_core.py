@@ -32,6 +32,7 @@ __all__ = ["FileCore", "FileOptions"]
 logger = logging.getLogger("range_streams")
 
 TAIL_PROBE = 64 * 1024 + 22 + 20  # directory + EOCD + ZIP64 locator
+KEEP_RECENT = 256 * 1024  # the bytes of a released response kept for a look back
 
 
 class _Pieces:
@@ -346,6 +347,7 @@ class FileCore:
         if self._body is not None and not keep and self._body.extend(position, stop):
             return self._body
         if self._body is not None:
+            self._keep_recent(self._body)
             yield from self._body.release(self._drain_limit())
             self._body = None
         body = self._new_body(Span(start, stop), clip=total is None)
@@ -358,6 +360,14 @@ class FileCore:
             return None
         self._body = body
         return body
+
+    def _keep_recent(self, body: Body) -> None:
+        """Put the last bytes a body let go of in the span cache: a reader that looks
+        back at them (``tarfile`` trying each compression's magic from the start, one
+        after the other) finds them there instead of asking again."""
+        start, data = body.held(KEEP_RECENT)
+        if data:
+            self.cache.put(start, data)
 
     def _empty_body(self, position: int) -> Body:
         return Body(self.remote, Span(position, position))
