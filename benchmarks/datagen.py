@@ -309,6 +309,7 @@ def parquet_file(data_dir: Path) -> Artifact | None:
     try:
         import numpy as np  # noqa: PLC0415 (optional: only the parquet task needs them)
         import pyarrow as pa  # noqa: PLC0415
+        import pyarrow.compute as pc  # noqa: PLC0415
         import pyarrow.parquet as pq  # noqa: PLC0415
     except ImportError:
         return None
@@ -330,7 +331,7 @@ def parquet_file(data_dir: Path) -> Artifact | None:
         pq.write_table(table, tmp, row_group_size=group)
         tmp.replace(path)
     meta = pq.read_metadata(path)
-    value = pa.compute.sum(pq.read_table(path, columns=["value"])["value"]).as_py()
+    value = pc.sum(pq.read_table(path, columns=["value"])["value"]).as_py()
     last = meta.row_group(meta.num_row_groups - 1).column(0).statistics.min
     tail = pq.read_table(path, columns=["value"], filters=[("id", ">=", last)])
     return Artifact(
@@ -341,7 +342,7 @@ def parquet_file(data_dir: Path) -> Artifact | None:
             "rows": meta.num_rows,
             "value_sum": value,
             "last_group_first_id": last,
-            "last_group_value_sum": pa.compute.sum(tail["value"]).as_py(),
+            "last_group_value_sum": pc.sum(tail["value"]).as_py(),
             "footer_bytes": meta.serialized_size + 8,
         },
     )
