@@ -88,7 +88,7 @@ class History:
     def held(self, limit: int) -> tuple[int, bytes]:
         """The last ``limit`` bytes held, at most, and the file offset of the first."""
         start = max(self.start, self.end - limit)
-        return start, b"".join(bytes(piece) for piece in self.read(start, self.end - start))
+        return start, b"".join(self.read(start, self.end - start))
 
     def read(self, position: int, size: int) -> list[bytes | memoryview]:
         """Held bytes from ``position`` on, at most ``size``, as pieces (none if not held)."""
