@@ -366,7 +366,10 @@ class FileCore:
         back at them (``tarfile`` trying each compression's magic from the start, one
         after the other) finds them there instead of asking again."""
         start, data = body.held(KEEP_RECENT)
-        if data:
+        following = self.cache.next_start(start)
+        if following is not None:  # never displace what the cache holds (the tail probe)
+            data = data[: max(following - start, 0)]
+        if data and not self.cache.read(start, 1):
             self.cache.put(start, data)
 
     def _empty_body(self, position: int) -> Body:
