@@ -53,12 +53,13 @@ def read_ranges(
     limits: BodyLimits,
 ) -> Flow[list[bytes]]:
     groups = coalesce(spans, policy.max_gap)
+    if len(groups) == 1 and groups[0].stop - groups[0].start < 2 * policy.min_piece:
+        # One request whatever the server (a group this small is never cut in two).
+        data = yield from _fetch_single(remote, groups[0], retry, limits)
+        return slice_results(spans, groups, [data])
     small_indices, pieces = plan_fetches(
         groups, policy.single_from, policy.min_piece, policy.concurrency
     )
-    if len(groups) == 1 and len(pieces) <= 1:  # one request whatever the server
-        data = yield from _fetch_single(remote, groups[0], retry, limits)
-        return slice_results(spans, groups, [data])
     small = [groups[i] for i in small_indices]
     fetched: dict[tuple[int, int], bytes] = {}
     # Round one: the big pieces, the multi-range requests (only the first while it is not
