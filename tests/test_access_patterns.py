@@ -209,3 +209,56 @@ def test_read_ranges_sends_big_spans_side_by_side(
             *(f"bytes={4 * MIB + k * MIB}-{4 * MIB + (k + 1) * MIB - 1}" for k in range(4)),
         ]
     )
+
+
+@pytest.fixture(scope="module")
+def readers_files(docroot: Path) -> dict[str, bytes]:
+    h5py = pytest.importorskip("h5py")
+    np = pytest.importorskip("numpy")
+    rng = np.random.default_rng(1)
+    path = docroot / "chunks.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("big", data=rng.random((2000, 500)), chunks=(100, 500))
+        f.create_dataset("small", data=np.arange(100))
+    path.chmod(0o644)
+    lines = "".join(f"{i},{i * 3.5},name-{i % 97},{'x' * 20}\n" for i in range(60_000))
+    (docroot / "lines.csv").write_text("id,v,name,pad\n" + lines)
+    (docroot / "lines.csv").chmod(0o644)
+    return {"chunks.h5": path.read_bytes(), "lines.csv": (docroot / "lines.csv").read_bytes()}
+
+
+def test_h5py_gets_consecutive_chunks_at_their_own_size(
+    nginx: RunningServer, readers_files: dict[str, bytes]
+) -> None:
+    """h5py asks for each 400 kB chunk exactly: consecutive ones are a run, and the run's
+    window counts reads, not bytes, so no request reaches past the chunks read."""
+    import h5py  # noqa: PLC0415
+
+    local = h5py.File(io.BytesIO(readers_files["chunks.h5"]), "r")
+    chunks = [local["big"].id.get_chunk_info(i) for i in (5, 6)]
+    nginx.clear_access_log()
+    with rs.RangeFile(nginx.url("chunks.h5")) as f, h5py.File(f, "r") as remote:
+        got = remote["big"][500:700, :10]
+    assert (got == local["big"][500:700, :10]).all()
+    records = nginx.access_records(lambda r: r.target.endswith("/chunks.h5"), min_count=3)
+    suffix = [r for r in records if (r.range or "").startswith("bytes=-")]
+    assert len(suffix) == 1  # h5py learns the size first: the end-relative tail probe
+    spans = [_span(r) for r in records if r not in suffix]
+    for chunk in chunks:
+        assert (chunk.byte_offset, chunk.byte_offset + chunk.size) in spans
+    data_end = max(c.byte_offset + c.size for c in chunks)
+    assert not any(start < data_end < stop for start, stop in spans)
+
+
+def test_csv_lines_stream_in_a_few_requests(
+    nginx: RunningServer, readers_files: dict[str, bytes]
+) -> None:
+    data = readers_files["lines.csv"]
+    nginx.clear_access_log()
+    with rs.RangeFile(nginx.url("lines.csv")) as f:
+        lines = sum(1 for _ in io.TextIOWrapper(io.BufferedReader(f), encoding="ascii"))
+    assert lines == 60_001
+    spans = _ranges(nginx, "lines.csv", 4)
+    # 8 KiB (the buffer's first read), then windows of 32 KiB, 256 KiB, 2 MiB, the rest.
+    assert spans[0] == (0, 8192) and len(spans) <= 5
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(spans)) and spans[-1][1] == len(data)

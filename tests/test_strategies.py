@@ -66,6 +66,9 @@ TABLES: list[tuple[str, ReadStrategy, list[Step]]] = [
             ((19_180_376, 10, None, True), (19_180_376, 19_180_376 + 64 * MIB)),  # max_window
             ((40 * MIB, 30, None, False), (40 * MIB, 40 * MIB + 4 * KIB)),  # a jump resets
             ((40 * MIB + 4 * KIB, 5 * MIB, None, True), (40 * MIB + 4 * KIB, 45 * MIB + 4 * KIB)),
+            # Big exact reads in a row (h5py's chunks): the window counts reads, not bytes.
+            ((60 * MIB, 400_000, None, False), (60 * MIB, 60 * MIB + 400_000)),
+            ((60 * MIB + 400_000, 400_000, None, True), (60 * MIB + 400_000, 60 * MIB + 800_000)),
             ((0, 100, 50, False), (0, 50)),
         ],
     ),
@@ -161,15 +164,15 @@ def test_adaptive_matches_a_plain_reference(
     max_window: int,
     file_size: int | None,
 ) -> None:
-    """A random read asks max(size, min_read); each read of a run asks growth x the
-    last request, capped at max_window, never less than it needs; all clipped to the
-    size when it is known, and always covering the read's first byte."""
+    """A random read asks max(size, min_read) and starts a run with a window of
+    min_read; each read of the run multiplies the window by growth (capped at
+    max_window) and asks the window or what it needs, whichever is more; all clipped
+    to the size when it is known, and always covering the read's first byte."""
     planner = rs.Adaptive(min_read=min_read, growth=growth, max_window=max_window).planner()
-    last = 0
+    window = 0
     for position, size, sequential in steps:
-        window = min(last * growth, max_window) if sequential and last else min_read
+        window = min(window * growth, max_window) if sequential and window else min_read
         request = max(size, window, 1)
-        last = request
         stop = position + request if file_size is None else min(position + request, file_size)
         assert planner.plan(position, size, file_size, sequential) == (position, stop)
 

@@ -14,11 +14,10 @@ teach a strategy never changes another file's requests.
 * ``Adaptive`` (the default): a random read fetches what it asks for (at least
   ``min_read``), so scattered small reads cost about their own bytes; a run of reads
   that continue one another, or hop a short way forward (``FileCore`` decides which
-  reads those are), grows the window ``growth``-fold per request from the size of the
-  read that started the run, up to ``max_window``: a reader streaming a file, walking
-  the headers of small tar members or reading CSV lines gets large responses after a
-  few requests, while a zip member after its 30-byte header costs a window about the
-  size of what was read, not a block.
+  reads those are), grows a window ``growth``-fold per request from ``min_read`` up to
+  ``max_window``, each request the window or the read, whichever is bigger: a reader
+  streaming a file, walking the headers of small tar members or reading CSV lines gets
+  large responses after a few requests; one reading big exact pieces gets those.
 
 Every response is bounded, so each connection is drained and reused rather than dropped
 (a dropped connection costs a new handshake: one more round trip); ``drain_limit`` is
@@ -212,9 +211,9 @@ class Adaptive:
     """Random reads cost what they ask for; runs of reads grow the window.
 
     A read that does not continue the previous one fetches ``max(size, min_read)``
-    bytes. Each read that continues it (``sequential``) fetches ``growth`` times the
-    previous request, at least what it asks for, at most ``max_window`` (unless it asks
-    for more). ``min_read`` covers the small reads that come in pairs: ``tarfile``
+    bytes and starts a run with a window of ``min_read``. Each read that continues the
+    run (``sequential``) multiplies the window by ``growth``, up to ``max_window``, and
+    fetches the window or what it asks for, whichever is more. ``min_read`` covers the small reads that come in pairs: ``tarfile``
     reads the byte before a header, then the header; a 4 KiB minimum serves both with
     one request, while 200 random 4 KiB reads still cost 4 KiB each.
     """
@@ -239,20 +238,24 @@ class Adaptive:
 
 
 class AdaptivePlanner:
-    """``Adaptive``'s state for one file: the size of the last request it planned."""
+    """``Adaptive``'s state for one file: the window of the current run.
+
+    The window counts the run's reads, not their sizes: a reader that asks for exactly
+    what it needs in big pieces (h5py reading a dataset's chunks one after the other)
+    gets exactly those pieces, while one that asks in small pieces (a CSV reader's 8 KiB
+    buffer) soon gets windows far bigger than its reads."""
 
     def __init__(self, settings: Adaptive) -> None:
         self.settings = settings
-        self.last = 0
+        self.window = 0
 
     def plan(
         self, position: int, size: int, file_size: int | None, sequential: bool
     ) -> tuple[int, int]:
         settings = self.settings
-        if sequential and self.last:
-            window = min(self.last * settings.growth, settings.max_window)
+        if sequential and self.window:
+            self.window = min(self.window * settings.growth, settings.max_window)
         else:
-            window = settings.min_read
-        request = max(size, window, 1)
-        self.last = request
+            self.window = settings.min_read
+        request = max(size, self.window, 1)
         return position, _clip(position + request, file_size)

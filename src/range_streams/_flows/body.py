@@ -257,9 +257,14 @@ class Body:
         while got < size:
             got += yield from self._pull_into(view[got:size])
         kept = min(got, INTO_HISTORY, max(self.limits.history, 0))
-        self._history.clear(self._wire_pos - kept)
-        if kept:
-            self._history.append(bytes(view[got - kept : got]))
+        if kept == got and self._history.end == position:
+            # A small read right after the held bytes (h5py reading metadata piece by
+            # piece): kept beside them, so a look back at an earlier piece costs nothing.
+            self._history.append(bytes(view[:got]))
+        else:
+            self._history.clear(self._wire_pos - kept)
+            if kept:
+                self._history.append(bytes(view[got - kept : got]))
         self._history.consume(self._wire_pos)
         return got
 
