@@ -213,9 +213,10 @@ class Adaptive:
     A read that does not continue the previous one fetches ``max(size, min_read)``
     bytes and starts a run with a window of ``min_read``. Each read that continues the
     run (``sequential``) multiplies the window by ``growth``, up to ``max_window``, and
-    fetches the window or what it asks for, whichever is more. ``min_read`` covers the small reads that come in pairs: ``tarfile``
-    reads the byte before a header, then the header; a 4 KiB minimum serves both with
-    one request, while 200 random 4 KiB reads still cost 4 KiB each.
+    fetches the window or what it asks for, whichever is more. ``min_read`` covers the
+    small reads that come in pairs: ``tarfile`` reads the byte before a header, then the
+    header; a 4 KiB minimum serves both with one request, while 200 random 4 KiB reads
+    still cost 4 KiB each.
     """
 
     min_read: int = 4 * KIB
