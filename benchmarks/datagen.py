@@ -37,10 +37,26 @@ class Params:
     big_zip_fillers: int  # 5 MiB stored members before and after the target, each side
     big_file_mib: int
     tar_members: int
+    big_tar_members: int  # members of ~1 MiB in the large-member tar
+    png_mib: int  # pixel bytes of the big PNG, in 16 MiB IDAT chunks
 
 
-FULL = Params(many_entries=20_000, big_zip_fillers=29, big_file_mib=1024, tar_members=200)
-QUICK = Params(many_entries=2_000, big_zip_fillers=3, big_file_mib=64, tar_members=200)
+FULL = Params(
+    many_entries=20_000,
+    big_zip_fillers=29,
+    big_file_mib=1024,
+    tar_members=200,
+    big_tar_members=200,
+    png_mib=55,
+)
+QUICK = Params(
+    many_entries=2_000,
+    big_zip_fillers=3,
+    big_file_mib=64,
+    tar_members=200,
+    big_tar_members=20,
+    png_mib=8,
+)
 
 TARGET_NAME = "middle/target.bin"
 TARGET_SIZE = 5 * MIB
@@ -210,6 +226,128 @@ def tar_file(p: Params, data_dir: Path) -> Artifact:
     return Artifact(name, path.stat().st_size, {"members": n})
 
 
+def big_tar(p: Params, data_dir: Path) -> Artifact:
+    """Members of 0.75-1.25 MiB (about 1 MiB each): a listing hops from header to header."""
+    n = p.big_tar_members
+    name = f"bigmembers-{n}-{_key('bigtar', n=n)}.tar"
+    path = data_dir / name
+    if not path.exists():
+        rnd = random.Random(6)
+        block = _block(6)
+        tmp = _atomic(path)
+        with tarfile.open(tmp, "w", format=tarfile.GNU_FORMAT) as tf:
+            for i in range(n):
+                size = rnd.randrange(3 * MIB // 4, 5 * MIB // 4)
+                start = rnd.randrange(0, BLOCK - size)
+                info = tarfile.TarInfo(f"big/part{i // 50}/member{i:04d}.bin")
+                info.size = size
+                info.mtime = FIXED_MTIME
+                info.mode = 0o644
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                tf.addfile(info, _BytesReader(block[start : start + size]))
+        tmp.replace(path)
+    return Artifact(name, path.stat().st_size, {"members": n})
+
+
+PNG_IDAT = 16 * MIB  # bytes of compressed data per IDAT chunk: a few big chunks
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    crc = zlib.crc32(data, zlib.crc32(kind))
+    return struct.pack(">L", len(data)) + kind + data + struct.pack(">L", crc)
+
+
+def big_png(p: Params, data_dir: Path) -> Artifact:
+    """An RGB image of seeded noise (it does not compress) whose image data is stored in
+    16 MiB IDAT chunks, with a few text chunks before and after: what a chunk table
+    listing sees in a big scan or render."""
+    width = 4096
+    height = p.png_mib * MIB // (3 * width)
+    name = f"big-{width}x{height}-{_key('png', w=width, h=height, idat=PNG_IDAT)}.png"
+    path = data_dir / name
+    chunks = 0
+    if not path.exists():
+        rnd = random.Random(7)
+        tmp = _atomic(path)
+        compressor = zlib.compressobj(1)
+        pending = bytearray()
+        with tmp.open("wb") as fh:
+            fh.write(b"\x89PNG\r\n\x1a\n")
+            fh.write(_png_chunk(b"IHDR", struct.pack(">2L5B", width, height, 8, 2, 0, 0, 0)))
+            fh.write(_png_chunk(b"tEXt", b"Software\0range-streams benchmarks/datagen.py"))
+            for _ in range(height):
+                pending += compressor.compress(b"\0" + rnd.randbytes(3 * width))
+                while len(pending) >= PNG_IDAT:
+                    fh.write(_png_chunk(b"IDAT", bytes(pending[:PNG_IDAT])))
+                    del pending[:PNG_IDAT]
+            pending += compressor.flush()
+            fh.write(_png_chunk(b"IDAT", bytes(pending)))
+            fh.write(_png_chunk(b"tEXt", b"Comment\0written after the image data"))
+            fh.write(_png_chunk(b"IEND", b""))
+        tmp.replace(path)
+    with path.open("rb") as fh:
+        position = 8
+        size = path.stat().st_size
+        while position < size:
+            fh.seek(position)
+            length = struct.unpack(">L", fh.read(4))[0]
+            position += 12 + length
+            chunks += 1
+    return Artifact(name, path.stat().st_size, {"chunks": chunks, "width": width, "height": height})
+
+
+PARQUET_ROWS = 3_000_000
+PARQUET_ROW_GROUP = 250_000
+
+
+def parquet_file(data_dir: Path) -> Artifact | None:
+    """3 million rows in 12 row groups (pyarrow's defaults: snappy, dictionary pages):
+    ``id`` int64 0..n-1, ``value`` a seeded uniform float64, ``label`` one of 256
+    strings; 45.6 MB, of which the ``value`` chunks are 27.3 MB. None without pyarrow
+    and numpy (the parquet rows then say so)."""
+    try:
+        import numpy as np  # noqa: PLC0415 (optional: only the parquet task needs them)
+        import pyarrow as pa  # noqa: PLC0415
+        import pyarrow.compute as pc  # noqa: PLC0415
+        import pyarrow.parquet as pq  # noqa: PLC0415
+    except ImportError:
+        return None
+    rows, group = PARQUET_ROWS, PARQUET_ROW_GROUP
+    name = f"table-{rows}-{_key('parquet', rows=rows, group=group, pyarrow=pa.__version__)}.parquet"
+    path = data_dir / name
+    if not path.exists():
+        rng = np.random.default_rng(3)
+        labels = pa.array([f"cat-{k:03d}" for k in range(256)])
+        codes = pa.array(rng.integers(0, 256, rows).astype(np.int32))
+        table = pa.table(
+            {
+                "id": pa.array(np.arange(rows, dtype=np.int64)),
+                "value": pa.array(rng.random(rows)),
+                "label": pa.DictionaryArray.from_arrays(codes, labels).cast(pa.string()),
+            }
+        )
+        tmp = _atomic(path)
+        pq.write_table(table, tmp, row_group_size=group)
+        tmp.replace(path)
+    meta = pq.read_metadata(path)
+    value = pc.sum(pq.read_table(path, columns=["value"])["value"]).as_py()
+    last = meta.row_group(meta.num_row_groups - 1).column(0).statistics.min
+    tail = pq.read_table(path, columns=["value"], filters=[("id", ">=", last)])
+    return Artifact(
+        name,
+        path.stat().st_size,
+        {
+            "row_groups": meta.num_row_groups,
+            "rows": meta.num_rows,
+            "value_sum": value,
+            "last_group_first_id": last,
+            "last_group_value_sum": pc.sum(tail["value"]).as_py(),
+            "footer_bytes": meta.serialized_size + 8,
+        },
+    )
+
+
 class _BytesReader:
     def __init__(self, data: bytes) -> None:
         self._data = data
@@ -230,6 +368,9 @@ def generate(quick: bool, data_dir: Path = DATA_DIR) -> dict[str, Artifact]:
         "big_zip": big_zip(p, data_dir),
         "big_file": big_file(p, data_dir),
         "tar": tar_file(p, data_dir),
+        "big_tar": big_tar(p, data_dir),
+        "png": big_png(p, data_dir),
+        **({"parquet": parquet} if (parquet := parquet_file(data_dir)) is not None else {}),
     }
 
 

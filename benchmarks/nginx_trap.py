@@ -108,6 +108,21 @@ def httpx_read_size(url: str, read_bytes: int) -> Iterator[Fetch]:
         conn_cls.READ_NUM_BYTES = saved
 
 
+@contextlib.contextmanager
+def rs_file(url: str) -> Iterator[Fetch]:
+    """The file object with its default read strategy: a random read of n bytes is one
+    request of n bytes (the span cache off, so no read is served from an earlier one)."""
+    import range_streams  # noqa: PLC0415
+
+    with range_streams.RangeFile(url, options=range_streams.FileOptions(cache_bytes=1)) as f:
+
+        def fetch(start: int, stop: int) -> int:
+            f.seek(start)
+            return len(f.read(stop - start))
+
+        yield fetch
+
+
 def _recv_response(sock: socket.socket, recv_size: int, quickack: bool) -> int:
     buf = b""
     while b"\r\n\r\n" not in buf:
@@ -354,11 +369,18 @@ def run(url: str, rep: int, main_only: bool) -> None:
     print(f"nginx at {url}; {rep} timed requests per cell after {WARMUP} warm-up requests")
     print_table(
         "Range request latency: httpx default vs httpx + remedy vs curl",
-        ["httpx default", "httpx + remedy", "curl (new conn each)", "curl (keep-alive)"],
+        [
+            "httpx default",
+            "httpx + remedy",
+            "rs file: seek+read",
+            "curl (new conn each)",
+            "curl (keep-alive)",
+        ],
         {
             size: [
                 measure(default, size, rep),
                 measure(remedy, size, rep),
+                measure(lambda: rs_file(url), size, rep),
                 measure_curl(url, size, rep, keepalive=False),
                 measure_curl(url, size, rep, keepalive=True),
             ]

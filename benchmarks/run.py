@@ -88,6 +88,7 @@ class Ctx:
     block: bytes  # the big file's seeded 16 MiB block (to compute expected bytes)
     tar_names: list[str]
     offsets: list[int]
+    big_tar_names: list[str] = field(default_factory=list)
     upstream_python: Path | None = None
     upstream_timeout: float = 30.0
     upstream_skip: str = ""
@@ -357,6 +358,19 @@ def random_rs_seek(ctx: Ctx) -> Verify:
     return check_random(chunks, ctx)
 
 
+def random_rs_raw(ctx: Ctx) -> Verify:
+    """The raw file object (range_streams.RangeFile), whatever open() returns."""
+    import range_streams  # noqa: PLC0415
+
+    chunks = []
+    client = None if RS_OWN_CLIENT else ctx.client
+    with range_streams.RangeFile(ctx.url("big_file"), client) as f:
+        for o in ctx.offsets:
+            f.seek(o)
+            chunks.append(f.read(RANDOM_READ_SIZE))
+    return check_random(chunks, ctx)
+
+
 def random_rs_read_ranges(ctx: Ctx) -> Verify:
     c = ctx.client
     with rs_file(ctx.url("big_file"), c) as f:
@@ -555,6 +569,276 @@ def tar_rs_codec(ctx: Ctx) -> str:
     return check_names(list(names), ctx)
 
 
+# ---------------------------------------------------------------------------------------------
+# Listing big archives: a tar of ~1 MiB members, a PNG's chunk table
+
+
+def check_big_names(names: list[str], ctx: Ctx) -> str:
+    if list(names) != ctx.big_tar_names:
+        raise Wrong(f"{len(names)} names, expected {len(ctx.big_tar_names)} (or different)")
+    return f"{len(names)} members"
+
+
+def big_tar_naive(ctx: Ctx) -> str:
+    """Header hopping with raw httpx: one 512-byte range per header."""
+    url = ctx.url("big_tar")
+    size = ctx.arts["big_tar"].size
+    names = []
+    pos = 0
+    while pos + 512 <= size:
+        header = get_range(ctx.client, url, pos, pos + 512)
+        if header == bytes(512):
+            break
+        names.append(header[:100].rstrip(b"\0").decode())
+        length = int(header[124:136].rstrip(b"\0 ") or b"0", 8)
+        pos += 512 + -(-length // 512) * 512
+    return check_big_names(names, ctx)
+
+
+def big_tar_rs_tarfile(ctx: Ctx) -> str:
+    with (
+        rs_file(ctx.url("big_tar"), ctx.client) as f,
+        tarfile.open(fileobj=f, mode="r:") as tf,  # type: ignore[call-overload]
+    ):
+        names = tf.getnames()
+    return check_big_names(names, ctx)
+
+
+def big_tar_rs_tarfile_auto(ctx: Ctx) -> str:
+    """tarfile.open(fileobj=f): tries gzip, bz2 and xz magic before plain tar."""
+    with (
+        rs_file(ctx.url("big_tar"), ctx.client) as f,
+        tarfile.open(fileobj=f) as tf,  # type: ignore[call-overload]
+    ):
+        names = tf.getnames()
+    return check_big_names(names, ctx)
+
+
+def big_tar_rs_codec(ctx: Ctx) -> str:
+    codecs = rs_codecs()
+    with rs_file(ctx.url("big_tar"), ctx.client) as f:
+        names = codecs.TarReader(f).namelist()  # type: ignore[attr-defined]
+    return check_big_names(list(names), ctx)
+
+
+def check_chunks(count: int, ctx: Ctx) -> str:
+    if count != ctx.arts["png"].meta["chunks"]:
+        raise Wrong(f"{count} chunks, expected {ctx.arts['png'].meta['chunks']}")
+    return f"{count} chunks"
+
+
+def png_naive(ctx: Ctx) -> str:
+    """Chunk hopping with raw httpx: one 8-byte range per chunk header."""
+    url, size = ctx.url("png"), ctx.arts["png"].size
+    if get_range(ctx.client, url, 0, 8) != b"\x89PNG\r\n\x1a\n":
+        raise Wrong("no PNG signature")
+    pos, count = 8, 0
+    while pos < size:
+        length, kind = struct.unpack(">L4s", get_range(ctx.client, url, pos, pos + 8))
+        pos += 12 + length
+        count += 1
+        if kind == b"IEND":
+            break
+    return check_chunks(count, ctx)
+
+
+def png_rs_codec(ctx: Ctx) -> str:
+    codecs = rs_codecs()
+    with rs_file(ctx.url("png"), ctx.client) as f:
+        table = codecs.PngReader(f).chunk_table  # type: ignore[attr-defined]
+    return check_chunks(len(table), ctx)
+
+
+# ---------------------------------------------------------------------------------------------
+# Parquet: polars, DuckDB httpfs and pyarrow over fsspec's http beside range-streams
+
+
+def parquet_need() -> None:
+    """Raise ImportError (an 'unavailable' row) without what the parquet rows need."""
+    import pyarrow.parquet  # noqa: F401, PLC0415
+
+
+def check_sum(got: object, ctx: Ctx, key: str) -> str:
+    want = float(ctx.arts["parquet"].meta[key])  # type: ignore[arg-type]
+    if not isinstance(got, float) or abs(got - want) > 1e-9 * abs(want):
+        raise Wrong(f"sum {got!r}, expected {want!r}")
+    return f"sum {got:.6f}"
+
+
+def parquet_query(ctx: Ctx) -> tuple[str, int]:
+    meta = ctx.arts["parquet"].meta
+    return ctx.url("parquet"), int(meta["last_group_first_id"])  # type: ignore[call-overload]
+
+
+POLARS_RUNNER = HERE / "_polars_task.py"
+
+
+def polars_query(ctx: Ctx, query: str) -> tuple[object, float]:
+    """The query's result and time, run in a fresh interpreter (``_polars_task.py``)."""
+    import polars  # noqa: F401, PLC0415 (an 'unavailable' row without it)
+
+    url, first_id = parquet_query(ctx)
+    proc = subprocess.run(
+        [sys.executable, str(POLARS_RUNNER)],
+        input=json.dumps({"url": url, "query": query, "first_id": first_id}),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr.strip().splitlines()[-1] if proc.stderr else "failed")
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out["result"], float(out["seconds"])
+
+
+def pq_polars(ctx: Ctx, last: bool) -> Timed:
+    got, seconds = polars_query(ctx, "last" if last else "sum")
+    return Timed(check_sum(got, ctx, "last_group_value_sum" if last else "value_sum"), seconds)
+
+
+def duckdb_connection() -> object:
+    """A fresh in-memory DuckDB with the httpfs extension the PyPI package ships (loaded
+    from its file: nothing is downloaded)."""
+    import duckdb  # noqa: PLC0415
+    import duckdb_extension_httpfs  # noqa: PLC0415
+
+    package = Path(duckdb_extension_httpfs.__file__).parent
+    found = sorted(package.glob(f"extensions/v{duckdb.__version__}/httpfs.duckdb_extension"))
+    if not found:
+        raise ImportError(f"duckdb-extension-httpfs has no build for duckdb {duckdb.__version__}")
+    con = duckdb.connect()
+    con.execute(f"LOAD '{found[0]}'")
+    return con
+
+
+def pq_duckdb(ctx: Ctx, last: bool) -> str:
+    url, first_id = parquet_query(ctx)
+    con = duckdb_connection()
+    where = f" WHERE id >= {first_id}" if last else ""
+    (got,) = con.execute(f"SELECT sum(value) FROM read_parquet('{url}'){where}").fetchone()  # type: ignore[attr-defined]
+    return check_sum(got, ctx, "last_group_value_sum" if last else "value_sum")
+
+
+def pq_pyarrow_fs(ctx: Ctx, last: bool, protocol: str) -> str:
+    import fsspec  # noqa: PLC0415
+    import pyarrow.compute as pc  # noqa: PLC0415
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    url, first_id = parquet_query(ctx)
+    fs = fsspec.filesystem(protocol, skip_instance_cache=True)
+    path = url if protocol == "http" else "rs+" + url
+    filters = [("id", ">=", first_id)] if last else None
+    table = pq.read_table(path, columns=["value"], filters=filters, filesystem=fs)
+    got = pc.sum(table["value"]).as_py()
+    return check_sum(got, ctx, "last_group_value_sum" if last else "value_sum")
+
+
+def pq_pyarrow_open(ctx: Ctx, last: bool) -> str:
+    import pyarrow.compute as pc  # noqa: PLC0415
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    url, first_id = parquet_query(ctx)
+    filters = [("id", ">=", first_id)] if last else None
+    with rs_file(url, ctx.client) as f:
+        table = pq.read_table(f, columns=["value"], filters=filters)
+    got = pc.sum(table["value"]).as_py()
+    return check_sum(got, ctx, "last_group_value_sum" if last else "value_sum")
+
+
+def pq_rs_parquet(ctx: Ctx, last: bool) -> str:
+    import pyarrow.compute as pc  # noqa: PLC0415
+
+    import range_streams.parquet as rsp  # noqa: PLC0415
+
+    url, first_id = parquet_query(ctx)
+    filters = [("id", ">=", first_id)] if last else None
+    client = None if RS_OWN_CLIENT else ctx.client
+    table = rsp.read_table(url, columns=["value"], filters=filters, client=client)
+    got = pc.sum(table["value"]).as_py()
+    return check_sum(got, ctx, "last_group_value_sum" if last else "value_sum")
+
+
+def check_rows(rows: object, ctx: Ctx) -> str:
+    if rows != ctx.arts["parquet"].meta["rows"]:
+        raise Wrong(f"{rows} rows in the footer")
+    return f"{rows} rows"
+
+
+def footer_polars(ctx: Ctx) -> Timed:
+    rows, seconds = polars_query(ctx, "rows")
+    return Timed(check_rows(rows, ctx), seconds)
+
+
+def footer_duckdb(ctx: Ctx) -> str:
+    con = duckdb_connection()
+    url = parquet_query(ctx)[0]
+    (rows,) = con.execute(f"SELECT count(*) FROM read_parquet('{url}')").fetchone()  # type: ignore[attr-defined]
+    return check_rows(rows, ctx)
+
+
+def footer_pyarrow_fs(ctx: Ctx, protocol: str) -> str:
+    import fsspec  # noqa: PLC0415
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    url = parquet_query(ctx)[0]
+    fs = fsspec.filesystem(protocol, skip_instance_cache=True)
+    path = url if protocol == "http" else "rs+" + url
+    return check_rows(pq.read_metadata(path, filesystem=fs).num_rows, ctx)
+
+
+def footer_pyarrow_open(ctx: Ctx) -> str:
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    with rs_file(parquet_query(ctx)[0], ctx.client) as f:
+        return check_rows(pq.read_metadata(f).num_rows, ctx)
+
+
+def footer_rs_parquet(ctx: Ctx) -> str:
+    import range_streams.parquet as rsp  # noqa: PLC0415
+
+    client = None if RS_OWN_CLIENT else ctx.client
+    return check_rows(rsp.read_metadata(parquet_query(ctx)[0], client=client).num_rows, ctx)
+
+
+def parquet_impls(last: bool) -> list[tuple[str, Impl]]:
+    def needs(impl: Callable[[Ctx], str | Timed]) -> Impl:
+        def run(ctx: Ctx) -> str | Timed:
+            if "parquet" not in ctx.arts:
+                raise ImportError("no parquet data (datagen needs pyarrow and numpy)")
+            return impl(ctx)
+
+        return run
+
+    return [
+        ("polars scan_parquet(url), fresh process", needs(lambda c: pq_polars(c, last))),
+        ("DuckDB httpfs read_parquet(url)", needs(lambda c: pq_duckdb(c, last))),
+        ("pyarrow + fsspec http", needs(lambda c: pq_pyarrow_fs(c, last, "http"))),
+        ("rs: pyarrow + fsspec rs+http", needs(lambda c: pq_pyarrow_fs(c, last, "rs+http"))),
+        ("rs: pyarrow + open()", needs(lambda c: pq_pyarrow_open(c, last))),
+        ("rs: range_streams.parquet.read_table", needs(lambda c: pq_rs_parquet(c, last))),
+    ]
+
+
+def footer_impls() -> list[tuple[str, Impl]]:
+    def needs(impl: Callable[[Ctx], str | Timed]) -> Impl:
+        def run(ctx: Ctx) -> str | Timed:
+            if "parquet" not in ctx.arts:
+                raise ImportError("no parquet data (datagen needs pyarrow and numpy)")
+            return impl(ctx)
+
+        return run
+
+    return [
+        ("polars count of rows, fresh process", needs(footer_polars)),
+        ("DuckDB httpfs count(*)", needs(footer_duckdb)),
+        ("pyarrow + fsspec http", needs(lambda c: footer_pyarrow_fs(c, "http"))),
+        ("rs: pyarrow + fsspec rs+http", needs(lambda c: footer_pyarrow_fs(c, "rs+http"))),
+        ("rs: pyarrow + open()", needs(footer_pyarrow_open)),
+        ("rs: range_streams.parquet.read_metadata", needs(footer_rs_parquet)),
+    ]
+
+
 def run_upstream(ctx: Ctx, job: dict[str, object]) -> subprocess.CompletedProcess[str]:
     assert ctx.upstream_python is not None
     return subprocess.run(
@@ -652,6 +936,7 @@ TASKS = [
         [
             ("httpx: naive ranges", random_naive),
             ("rs: seek+read", random_rs_seek),
+            ("rs: seek+read (RangeFile, raw)", random_rs_raw),
             ("rs: read_ranges", random_rs_read_ranges),
             ("rs 1.4.1: RangeStream", upstream("random")),
         ],
@@ -687,6 +972,39 @@ TASKS = [
             ("rs 1.4.1: TarStream", upstream("tar_list")),
         ],
         "httpx: naive ranges",
+    ),
+    Task(
+        "list tar of ~1 MiB members",
+        [
+            ("httpx: naive ranges", big_tar_naive),
+            ("rs: tarfile.open(fileobj=open(), mode='r:')", big_tar_rs_tarfile),
+            ("rs: tarfile.open(fileobj=open())", big_tar_rs_tarfile_auto),
+            ("rs: codecs.TarReader", big_tar_rs_codec),
+        ],
+        "httpx: naive ranges",
+    ),
+    Task(
+        "PNG chunk table (16 MiB IDAT chunks)",
+        [
+            ("httpx: naive ranges", png_naive),
+            ("rs: codecs.PngReader(open()).chunk_table", png_rs_codec),
+        ],
+        "httpx: naive ranges",
+    ),
+    Task(
+        "parquet: sum(value), one column of 12 row groups",
+        parquet_impls(False),
+        "polars scan_parquet(url), fresh process",
+    ),
+    Task(
+        "parquet: sum(value) where id in the last row group",
+        parquet_impls(True),
+        "polars scan_parquet(url), fresh process",
+    ),
+    Task(
+        "parquet: the footer alone (row count)",
+        footer_impls(),
+        "polars count of rows, fresh process",
     ),
 ]
 
@@ -760,6 +1078,25 @@ def run_repeated(task: Task, name: str, impl: Impl, ctx: Ctx, server: Server, re
         rows.append(row)
     rows.sort(key=lambda r: r.seconds or 0.0)
     return rows[len(rows) // 2]
+
+
+def warm_imports(tasks: list[Task]) -> None:
+    """Import what the parquet rows use before any clock starts (pyarrow, DuckDB and
+    fsspec cost 0.1-0.5 s to import: the first row of each would pay it)."""
+    if not any(t.name.startswith("parquet") for t in tasks):
+        return
+    for name in (
+        "pyarrow.parquet",
+        "pyarrow.dataset",
+        "pyarrow.compute",
+        "duckdb",
+        "fsspec",
+        "fsspec.implementations.http",
+        "range_streams.parquet",
+        "range_streams.fsspec",
+    ):
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
 
 
 def human_bytes(n: int | None) -> str:
@@ -961,6 +1298,8 @@ def main() -> int:
     block = datagen._block(int(arts["big_file"].meta["seed"]))  # type: ignore[arg-type]
     with tarfile.open(data_dir / arts["tar"].name) as tf:
         tar_names = tf.getnames()
+    with tarfile.open(data_dir / arts["big_tar"].name) as tf:
+        big_tar_names = tf.getnames()
     rnd = random.Random(7)
     offsets = [
         rnd.randrange(0, arts["big_file"].size - RANDOM_READ_SIZE) for _ in range(RANDOM_READS)
@@ -974,6 +1313,7 @@ def main() -> int:
         else "no benchmarks/.venv-upstream (see README)"
     )
     tasks = [t for t in TASKS if args.only.lower() in t.name.lower()]
+    warm_imports(tasks)
 
     all_rows: dict[str, list[Row]] = {}
     baseline_failed = False
@@ -1008,6 +1348,7 @@ def main() -> int:
                     block,
                     tar_names,
                     offsets,
+                    big_tar_names,
                     upstream_python,
                     args.upstream_timeout,
                     upstream_skip,

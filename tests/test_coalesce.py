@@ -8,7 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from range_streams._core.coalesce import Group, batch_requests, coalesce, slice_results
+from range_streams._core.coalesce import (
+    Group,
+    batch_requests,
+    coalesce,
+    plan_fetches,
+    slice_results,
+)
 from range_streams._core.errors import IncompleteBodyError, InvalidRangeError
 from range_streams._core.range_headers import range_header
 from range_streams._core.spans import Span
@@ -153,3 +159,77 @@ def test_plan_round_trips(
 
     fetched = [data[g.start : g.stop] for g in groups]
     assert slice_results(spans, groups, fetched) == [data[start:stop] for start, stop in spans]
+
+
+MIB = 1 << 20
+
+
+@pytest.mark.parametrize(
+    ("sizes", "small", "pieces"),
+    [
+        ([100, 200], [0, 1], []),
+        # 12 parquet column chunks of 2.2 MB: a request each, none split.
+        (
+            [2_271_805] * 12,
+            [],
+            [(i, i * 10_000_000, i * 10_000_000 + 2_271_805) for i in range(12)],
+        ),
+        # One 100 MB span: 11 pieces of at least 8 MiB (min_piece) across connections.
+        (
+            [100_000_000],
+            [],
+            [(0, 100_000_000 * k // 11, 100_000_000 * (k + 1) // 11) for k in range(11)],
+        ),
+        # A big span beside small ones: only it goes alone; 9 MiB is one piece.
+        ([4096, 9 * MIB, 100], [0, 2], [(1, 10_000_000, 10_000_000 + 9 * MIB)]),
+        # Just under the line: a part of a multi-range request.
+        ([MIB - 1], [0], []),
+        # 20 spans of 10 MB: their share per connection (12.5 MB) is more than each.
+        (
+            [10_000_000] * 20,
+            [],
+            [(i, i * 10_000_000, i * 10_000_000 + 10_000_000) for i in range(20)],
+        ),
+    ],
+)
+def test_plan_fetches(
+    sizes: list[int], small: list[int], pieces: list[tuple[int, int, int]]
+) -> None:
+    groups = [Group(i * 10_000_000, i * 10_000_000 + n, (i,)) for i, n in enumerate(sizes)]
+    if sizes == [100_000_000]:
+        groups = [Group(0, 100_000_000, (0,))]
+    got_small, got_pieces = plan_fetches(groups, MIB, 8 * MIB, 16)
+    assert got_small == small
+    assert [(p.group, p.start, p.stop) for p in got_pieces] == pieces
+
+
+@FAST
+@given(
+    st.lists(st.integers(1, 64 * MIB), max_size=30),
+    st.integers(1, 4 * MIB),
+    st.integers(1, 16 * MIB),
+    st.integers(1, 64),
+)
+def test_plan_fetches_covers_each_big_group_exactly(
+    sizes: list[int], single_from: int, min_piece: int, concurrency: int
+) -> None:
+    groups, at = [], 0
+    for i, size in enumerate(sizes):
+        groups.append(Group(at, at + size, (i,)))
+        at += size + 1
+    small, pieces = plan_fetches(groups, single_from, min_piece, concurrency)
+    assert small == [i for i, g in enumerate(groups) if g.stop - g.start < single_from]
+    for index, group in enumerate(groups):
+        mine = [(p.start, p.stop) for p in pieces if p.group == index]
+        if index in small:
+            assert mine == []
+            continue
+        assert mine[0][0] == group.start and mine[-1][1] == group.stop
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(mine))  # contiguous, in order
+        assert len(mine) == 1 or min(b - a for a, b in mine) >= min_piece
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, 1.5])
+def test_plan_fetches_rejects_bad_limits(bad: int) -> None:
+    with pytest.raises(InvalidRangeError):
+        plan_fetches([Group(0, 10, (0,))], bad, 1, 1)

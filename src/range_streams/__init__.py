@@ -28,7 +28,14 @@ from ._core.errors import (
 )
 from ._core.registry import PruningLevel
 from ._core.source import ByteSource, BytesSource
-from ._core.strategies import BlockCache, ExactReads, Readahead, ReadStrategy
+from ._core.strategies import (
+    Adaptive,
+    BlockCache,
+    ExactReads,
+    Readahead,
+    ReadPlanner,
+    ReadStrategy,
+)
 from ._flows.batch import BatchPolicy
 from ._flows.body import BodyLimits, RetryPolicy
 from ._many import AsCompleted, FetchResult, as_completed, fetch_many
@@ -42,6 +49,7 @@ from .stream import AsyncRangeStream, RangeStream
 __version__ = "2.0.0.dev0"
 
 __all__ = [
+    "Adaptive",
     "AsCompleted",
     "AsyncRangeFile",
     "AsyncRangeResponse",
@@ -74,6 +82,7 @@ __all__ = [
     "RangeStream",
     "RangeStreamError",
     "RedirectError",
+    "ReadPlanner",
     "ReadStrategy",
     "Readahead",
     "RemoteFileChangedError",

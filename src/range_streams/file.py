@@ -236,9 +236,9 @@ def open(  # mirrors builtins.open on purpose
 ) -> RangeFile:
     """Open ``url`` as a read-only, seekable binary file (``io.RawIOBase``).
 
-    ``options`` are ``FileOptions``' keywords: ``strategy`` (``Readahead()`` by default,
-    ``BlockCache()``, ``ExactReads()``), ``cache_bytes``, ``tail_probe``, ``retry``,
-    ``limits``, ``batch``.
+    ``options`` are ``FileOptions``' keywords: ``strategy`` (``Adaptive()`` by default,
+    ``Readahead()``, ``BlockCache()``, ``ExactReads()``), ``cache_bytes``, ``tail_probe``,
+    ``retry``, ``limits``, ``batch``.
     """
     if mode not in ("rb", "r"):
         raise ValueError(f"range_streams.open is read-only and binary: mode {mode!r}")

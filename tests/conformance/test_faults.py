@@ -440,7 +440,8 @@ def _readinto_all(f: rs.RangeFile, size: int = 64 * 1024) -> bytes:
 @pytest.mark.parametrize("kind", ["close", "reset"])
 def test_readinto_resumes_a_body_cut_off(srv: FaultServer, kind: str) -> None:
     srv.inject(None, Fault(kind, after=70_000))  # the length probe, then the body
-    with rs.open(srv.url("f.bin"), retry=NO_WAIT) as f:
+    # Readahead: a 128 KiB first block, then a 256 KiB window that the fault cuts short.
+    with rs.open(srv.url("f.bin"), retry=NO_WAIT, strategy=rs.Readahead()) as f:
         f.seek(0, io.SEEK_SET)
         f.read(10)  # a random read, then sequential ones: the direct path
         assert _readinto_all(f) == DATA[10:]
@@ -452,7 +453,9 @@ def test_readinto_resumes_a_body_cut_off(srv: FaultServer, kind: str) -> None:
 def test_readinto_resumes_a_stalled_body(srv: FaultServer) -> None:
     srv.inject(None, Fault("stall", after=150_000))
     client = httpx.Client(transport=make_transport(), timeout=httpx.Timeout(5.0, read=0.3))
-    with client, rs.open(srv.url("f.bin"), client=client, retry=NO_WAIT) as f:
+    # Readahead: a 128 KiB first block, then a 256 KiB window that stalls part way.
+    strategy = rs.Readahead()
+    with client, rs.open(srv.url("f.bin"), client=client, retry=NO_WAIT, strategy=strategy) as f:
         f.read(1)
         assert _readinto_all(f, 100_000) == DATA[1:]
     assert srv.log[-1].headers["if-range"] == '"v1"'

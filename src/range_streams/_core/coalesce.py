@@ -5,7 +5,11 @@ each on its own costs a round trip apiece, so nearby spans are merged into one f
 group when the bytes between them are cheaper than another range (``max_gap``), and the
 groups are packed into as few multi-range requests as servers accept: servers cap the
 number of ranges (Apache and nginx refuse or collapse long lists) and the size of a
-header line, hence ``max_ranges`` and ``max_header_bytes``.
+header line, hence ``max_ranges`` and ``max_header_bytes``. Big groups are the
+opposite case (``plan_fetches``): packed together they would all arrive over one
+connection and be copied out of a multipart body, so each goes as a range request of
+its own, concurrently, and one too big for a single connection's share of the batch
+is cut into pieces fetched side by side.
 
 The planner is pure: it never sees a socket, so the arithmetic is tested on its own.
 """
@@ -19,7 +23,7 @@ from .errors import IncompleteBodyError, InvalidRangeError
 from .range_headers import range_header
 from .spans import Span
 
-__all__ = ["Group", "batch_requests", "coalesce", "slice_results"]
+__all__ = ["Group", "Piece", "batch_requests", "coalesce", "plan_fetches", "slice_results"]
 
 _PREFIX_BYTES = len("bytes=")
 
@@ -31,6 +35,57 @@ class Group:
     start: int
     stop: int
     indices: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """Bytes ``[start, stop)`` of the big group at ``group`` (an index into the groups),
+    fetched as a range request of its own."""
+
+    group: int
+    start: int
+    stop: int
+
+
+def plan_fetches(
+    groups: Sequence[Group], single_from: int, min_piece: int, concurrency: int
+) -> tuple[list[int], list[Piece]]:
+    """Which groups go into multi-range requests, and the pieces the others are fetched in.
+
+    Groups of ``single_from`` bytes or more are fetched on their own: one request per
+    piece, run ``concurrency`` at a time. Their pieces share the batch's big bytes
+    evenly among ``concurrency`` connections, at least ``min_piece`` each: 12 column
+    chunks of 2 MB are 12 requests, one span of 100 MB is 11 pieces of 9.1 MB at
+    concurrency 16 and ``min_piece`` 8 MiB. Returns the indices of the small groups and
+    the pieces, each group's in order.
+    """
+    for name, value in (
+        ("single_from", single_from),
+        ("min_piece", min_piece),
+        ("concurrency", concurrency),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidRangeError(f"{name} must be a positive int, not {value!r}")
+    small: list[int] = []
+    big: list[int] = []
+    for index, group in enumerate(groups):
+        (big if group.stop - group.start >= single_from else small).append(index)
+    big_bytes = sum(groups[i].stop - groups[i].start for i in big)
+    share = max(min_piece, -(-big_bytes // concurrency))
+    pieces: list[Piece] = []
+    for index in big:
+        group = groups[index]
+        length = group.stop - group.start
+        count = max(1, length // share)  # pieces of at least `share`, as even as can be
+        for k in range(count):
+            pieces.append(
+                Piece(
+                    index,
+                    group.start + length * k // count,
+                    group.start + length * (k + 1) // count,
+                )
+            )
+    return small, pieces
 
 
 def _validated(spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:

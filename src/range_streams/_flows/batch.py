@@ -1,11 +1,16 @@
 """``read_ranges``: many spans in as few round trips as the server allows.
 
-Spans are coalesced (``_coalesce``), packed into multi-range requests of at most
-``max_ranges`` ranges and ``max_header_bytes`` of header, and the multipart bodies are
-parsed (``_multipart``). Servers that answer a multi-range request with 200 (Tornado),
-416 or 400 (Werkzeug, aiohttp), or with one part that does not cover everything, are
-remembered as not supporting it; their groups are fetched as single ranges, concurrently
-(the ``Gather`` command: threads under the sync driver, tasks under the async one).
+Spans are coalesced (``_core.coalesce``). Small groups are packed into multi-range
+requests of at most ``max_ranges`` ranges and ``max_header_bytes`` of header, and the
+multipart bodies are parsed (``_core.multipart``). Big groups (``single_from`` bytes or
+more: parquet column chunks, a large span) go as range requests of their own, cut into
+pieces when one would carry more than its connection's share of the batch, all in flight
+at once: a columnar reader's chunks arrive side by side over ``concurrency``
+connections instead of one after another. Servers that answer a multi-range request
+with 200 (Tornado), 416 or 400 (Werkzeug, aiohttp), or with one part that does not cover
+everything, are remembered as not supporting it; their groups are fetched as single
+ranges, concurrently (the ``Gather`` command: threads under the sync driver, tasks under
+the async one).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .._core.coalesce import Group, batch_requests, coalesce, slice_results
+from .._core.coalesce import Group, Piece, batch_requests, coalesce, plan_fetches, slice_results
 from .._core.errors import ContentRangeError, MultipartError, RangeResponseError
 from .._core.multipart import boundary_from_content_type, extract, parse_byteranges
 from .._core.protocol import RemoteState, check_encoding, multi_range_headers
@@ -34,8 +39,10 @@ class BatchPolicy:
     max_gap: int = 8 * 1024  # read through gaps smaller than this rather than split
     max_ranges: int = 50  # per request: more is refused or merged by common servers
     max_header_bytes: int = 4000
-    concurrency: int = 8  # single-range fallbacks in flight at once
+    concurrency: int = 16  # requests of one batch in flight at once
     overhead_per_part: int = 1024  # multipart headers we accept per part
+    single_from: int = 1 << 20  # groups this big get a request of their own, not a part
+    min_piece: int = 8 << 20  # ... and are split across connections into pieces this big
 
 
 def read_ranges(
@@ -46,32 +53,70 @@ def read_ranges(
     limits: BodyLimits,
 ) -> Flow[list[bytes]]:
     groups = coalesce(spans, policy.max_gap)
-    if len(groups) == 1:  # one request whatever the server: no batching to work out
+    if len(groups) == 1 and groups[0].stop - groups[0].start < 2 * policy.min_piece:
+        # One request whatever the server (a group this small is never cut in two).
         data = yield from _fetch_single(remote, groups[0], retry, limits)
         return slice_results(spans, groups, [data])
+    small_indices, pieces = plan_fetches(
+        groups, policy.single_from, policy.min_piece, policy.concurrency
+    )
+    small = [groups[i] for i in small_indices]
     fetched: dict[tuple[int, int], bytes] = {}
-    pending = list(groups)
-    if remote.multipart_supported is None and len(pending) > 1:
-        # Ask once whether (and how far) the server speaks multipart before the rest.
-        first = _batches(pending, remote, policy)[0]
-        fetched.update((yield from _fetch_multi(remote, first, policy)))
-        pending = [g for g in pending if (g.start, g.stop) not in fetched]
+    # Round one: the big pieces, the multi-range requests (only the first while it is not
+    # known whether, and how far, the server speaks multipart) and the small groups that
+    # go alone anyway, all side by side.
+    probing = remote.multipart_supported is None and len(small) > 1
     multis: list[list[Group]] = []
-    if remote.multipart_supported is not False:
+    alone: list[Group] = []
+    if probing:
+        multis = _batches(small, remote, policy)[:1]
+    elif remote.multipart_supported is False:
+        alone = small
+    else:
+        for batch in _batches(small, remote, policy):
+            if len(batch) > 1:
+                multis.append(batch)
+            else:
+                alone.extend(batch)
+    flows = [
+        *(_fetch_single(remote, piece, retry, limits) for piece in pieces),
+        *(_fetch_single(remote, group, retry, limits) for group in alone),
+        *(_fetch_multi(remote, batch, policy) for batch in multis),
+    ]
+    answers = yield Gather(tuple(flows), policy.concurrency)
+    piece_data = answers[: len(pieces)]
+    for group, data in zip(alone, answers[len(pieces) : len(pieces) + len(alone)], strict=True):
+        fetched[(group.start, group.stop)] = data
+    for served in answers[len(pieces) + len(alone) :]:
+        fetched.update(served)
+    if probing and remote.multipart_supported:
+        pending = [g for g in small if (g.start, g.stop) not in fetched]
         multis = [b for b in _batches(pending, remote, policy) if len(b) > 1]
-    if multis:
-        answers = yield Gather(
-            tuple(_fetch_multi(remote, b, policy) for b in multis), policy.concurrency
-        )
-        for served in answers:
-            fetched.update(served)
-    singles = [g for g in pending if (g.start, g.stop) not in fetched]
+        if multis:
+            answers = yield Gather(
+                tuple(_fetch_multi(remote, b, policy) for b in multis), policy.concurrency
+            )
+            for served in answers:
+                fetched.update(served)
+    singles = [g for g in small if (g.start, g.stop) not in fetched]
     if singles:
         single_flows = tuple(_fetch_single(remote, group, retry, limits) for group in singles)
         datas = yield Gather(single_flows, policy.concurrency)
         for group, data in zip(singles, datas, strict=True):
             fetched[(group.start, group.stop)] = data
+    for index, data in _join_pieces(groups, pieces, piece_data):
+        fetched[(groups[index].start, groups[index].stop)] = data
     return slice_results(spans, groups, [fetched[(g.start, g.stop)] for g in groups])
+
+
+def _join_pieces(
+    groups: Sequence[Group], pieces: Sequence[Piece], datas: Sequence[bytes]
+) -> list[tuple[int, bytes]]:
+    """Each big group's bytes from its pieces (one piece: its bytes, uncopied)."""
+    parts: dict[int, list[bytes]] = {}
+    for piece, data in zip(pieces, datas, strict=True):
+        parts.setdefault(piece.group, []).append(data)
+    return [(index, got[0] if len(got) == 1 else b"".join(got)) for index, got in parts.items()]
 
 
 def read_spans(
@@ -124,7 +169,7 @@ def _batches(groups: list[Group], remote: RemoteState, policy: BatchPolicy) -> l
 
 
 def _fetch_single(
-    remote: RemoteState, group: Group, retry: RetryPolicy, limits: BodyLimits
+    remote: RemoteState, group: Group | Piece, retry: RetryPolicy, limits: BodyLimits
 ) -> Flow[bytes]:
     body = Body(remote, Span(group.start, group.stop), retry=retry, limits=limits)
     return (yield from body.read_all())

@@ -85,6 +85,11 @@ class History:
         while self._chunks and self._base + len(self._chunks[0]) <= self.start:
             self._base += len(self._chunks.popleft())
 
+    def held(self, limit: int) -> tuple[int, bytes]:
+        """The last ``limit`` bytes held, at most, and the file offset of the first."""
+        start = max(self.start, self.end - limit)
+        return start, b"".join(self.read(start, self.end - start))
+
     def read(self, position: int, size: int) -> list[bytes | memoryview]:
         """Held bytes from ``position`` on, at most ``size``, as pieces (none if not held)."""
         if not self.start <= position < self.end:
@@ -255,9 +260,14 @@ class Body:
         while got < size:
             got += yield from self._pull_into(view[got:size])
         kept = min(got, INTO_HISTORY, max(self.limits.history, 0))
-        self._history.clear(self._wire_pos - kept)
-        if kept:
-            self._history.append(bytes(view[got - kept : got]))
+        if kept == got and self._history.end == position:
+            # A small read right after the held bytes (h5py reading metadata piece by
+            # piece): kept beside them, so a look back at an earlier piece costs nothing.
+            self._history.append(bytes(view[:got]))
+        else:
+            self._history.clear(self._wire_pos - kept)
+            if kept:
+                self._history.append(bytes(view[got - kept : got]))
         self._history.consume(self._wire_pos)
         return got
 
@@ -363,6 +373,12 @@ class Body:
         if position < self._wire_pos:
             return position >= self._history.start
         return self.is_open and position <= self._wire_pos + self.limits.skip
+
+    def held(self, limit: int) -> tuple[int, bytes]:
+        """Up to the last ``limit`` bytes this body has pulled and still holds (the
+        reader's recent past), with the file offset of the first: what is worth keeping
+        when it is let go."""
+        return self._history.held(limit)
 
     def release(self, drain_limit: int) -> Flow[None]:
         """Close, reading the rest first when it is at most ``drain_limit`` bytes, so the

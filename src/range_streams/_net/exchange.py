@@ -63,18 +63,22 @@ class SendAll:
 
 @dataclass(frozen=True, slots=True)
 class Recv:
-    """Read at most ``size`` bytes (``b""``: the peer closed); ``arm``: TCP_QUICKACK first."""
+    """Read at most ``size`` bytes (``b""``: the peer closed); ``arm``: TCP_QUICKACK first;
+    ``owed``: the peer owes at least ``size`` more bytes (a counted body), so the socket
+    may wait for all of them before waking the reader (``SO_RCVLOWAT``)."""
 
     size: int
     arm: bool = True
+    owed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class RecvInto:
-    """Read into ``view``: the count (0: the peer closed)."""
+    """Read into ``view``: the count (0: the peer closed); ``owed`` as for ``Recv``."""
 
     view: memoryview
     arm: bool = True
+    owed: bool = False
 
 
 R = TypeVar("R")
@@ -253,7 +257,8 @@ class Exchange:
         """At most ``max_bytes`` of the body (``b""`` at its end)."""
         piece = self.buffered(max_bytes)
         while not piece and not self.done:
-            piece = self.receive((yield Recv(self.want(max_bytes), self.early)))
+            owed = self._length is not None
+            piece = self.receive((yield Recv(self.want(max_bytes), self.early, owed)))
         return piece
 
     def readinto_steps(self, view: memoryview) -> Steps[int]:
@@ -267,7 +272,7 @@ class Exchange:
             return len(pending)
         want, size = self.want(len(view)), 0
         while size < want:
-            got = yield RecvInto(view[size:want], self.early)
+            got = yield RecvInto(view[size:want], self.early, True)
             self.received(got)
             size += got
         return size

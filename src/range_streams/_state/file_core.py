@@ -20,7 +20,7 @@ from .._core.errors import InvalidRangeError, RangeNotSatisfiableError, StreamCl
 from .._core.protocol import RemoteState
 from .._core.span_cache import SpanCache
 from .._core.spans import Span, coerce_span, resolve_span
-from .._core.strategies import ExactReads, Readahead, ReadStrategy
+from .._core.strategies import Adaptive, ReadPlanner, ReadStrategy
 from .._core.urls import check_url
 from .._flows.batch import BatchPolicy, read_ranges
 from .._flows.body import Body, BodyLimits, RetryPolicy
@@ -31,9 +31,8 @@ __all__ = ["FileCore", "FileOptions"]
 
 logger = logging.getLogger("range_streams")
 
-_ADVISED = ExactReads()  # an advised span is streamed, never cached whole
-
 TAIL_PROBE = 64 * 1024 + 22 + 20  # directory + EOCD + ZIP64 locator
+KEEP_RECENT = 256 * 1024  # the bytes of a released response kept for a look back
 
 
 class _Pieces:
@@ -84,7 +83,7 @@ class FileOptions:
         limits: BodyLimits | None = None,
         batch: BatchPolicy | None = None,
     ) -> None:
-        self.strategy: ReadStrategy = strategy if strategy is not None else Readahead()
+        self.strategy: ReadStrategy = strategy if strategy is not None else Adaptive()
         self.cache_bytes = cache_bytes
         self.tail_probe = tail_probe
         self.retry = retry or RetryPolicy()
@@ -97,7 +96,10 @@ class FileCore:
         self.options = options
         self.remote = RemoteState(check_url(url))
         self.url = self.remote.url  # without any userinfo, which went into remote
-        self.cache = SpanCache(options.cache_bytes)
+        strategy = options.strategy
+        self.planner: ReadPlanner = strategy.planner()  # this file's own planning state
+        cap = strategy.max_bytes
+        self.cache = SpanCache(options.cache_bytes if cap is None else cap)
         self.position = 0
         self.closed = False
         self._body: Body | None = None
@@ -270,7 +272,7 @@ class FileCore:
     def _wants_ahead(self, body: Body) -> bool:
         """Whether ``body`` is a big sequential window with more of the file after it and
         nothing requested ahead of it yet."""
-        ahead_from = getattr(self.options.strategy, "ahead_from", 0)
+        ahead_from = self.options.strategy.ahead_from
         total = self.remote.total
         return not (
             self._ahead is not None
@@ -290,11 +292,11 @@ class FileCore:
         so its first bytes are there when this one ends (no round trip in between)."""
         if not self._wants_ahead(body):  # the body's request may have told the total
             return
-        if body.request_wait < getattr(self.options.strategy, "ahead_min_wait", 0.0):
+        if body.request_wait < self.options.strategy.ahead_min_wait:
             return  # a quick link: a second connection costs more than the wait it saves
         total = self.remote.total
         assert body.stop is not None and total is not None
-        start, stop = self.options.strategy.plan(body.stop, read_size, total, True)
+        start, stop = self.planner.plan(body.stop, read_size, total, True)
         span = Span(start, stop)
         self._ahead = (span, (yield Spawn(open_span(self.remote, span))))
 
@@ -322,7 +324,7 @@ class FileCore:
         return self._body
 
     def _fetch(self, position: int, size: int, sequential: bool) -> Flow[Body | None]:
-        strategy = self.options.strategy
+        keep = self.options.strategy.keep
         total = self.remote.total
         if total is not None and position >= total:
             return self._empty_body(position)
@@ -332,19 +334,24 @@ class FileCore:
         advised = self._advised
         if advised is not None and advised[0] <= position < advised[1]:
             start, stop = position, advised[1] if total is None else min(advised[1], total)
-            strategy = _ADVISED
+            keep = False  # an advised span is streamed, never cached whole
         else:
-            start, stop = strategy.plan(position, size, total, sequential)
+            start, stop = self.planner.plan(position, size, total, sequential)
         cached_next = self.cache.next_start(position)
         if cached_next is not None and cached_next < stop:
             stop = max(cached_next, position + 1)
-        if self._body is not None and not strategy.keep and self._body.extend(position, stop):
+        if keep and stop - start > self.cache.max_bytes:
+            # More than the cache may hold: streamed (a cache that refused the span would
+            # have the read ask for it again, forever).
+            keep = False
+        if self._body is not None and not keep and self._body.extend(position, stop):
             return self._body
         if self._body is not None:
+            self._keep_recent(self._body)
             yield from self._body.release(self._drain_limit())
             self._body = None
         body = self._new_body(Span(start, stop), clip=total is None)
-        if strategy.keep:
+        if keep:
             data = yield from body.read_all()
             assert body.start is not None
             self.cache.put(body.start, data)
@@ -354,12 +361,22 @@ class FileCore:
         self._body = body
         return body
 
+    def _keep_recent(self, body: Body) -> None:
+        """Put the last bytes a body let go of in the span cache: a reader that looks
+        back at them (``tarfile`` trying each compression's magic from the start, one
+        after the other) finds them there instead of asking again."""
+        start, data = body.held(KEEP_RECENT)
+        following = self.cache.next_start(start)
+        if following is not None:  # never displace what the cache holds (the tail probe)
+            data = data[: max(following - start, 0)]
+        if data and not self.cache.read(start, 1):
+            self.cache.put(start, data)
+
     def _empty_body(self, position: int) -> Body:
         return Body(self.remote, Span(position, position))
 
     def _drain_limit(self) -> int:
-        block = getattr(self.options.strategy, "block_size", 0)
-        return max(int(block), 64 * 1024)
+        return self.options.strategy.drain_limit
 
     def _new_body(self, span: Span, *, clip: bool = False) -> Body:
         return Body(

@@ -6,6 +6,7 @@ on a URL; what they decide is how many requests a codec makes and how big they a
 
 from __future__ import annotations
 
+import contextlib
 import io
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -17,7 +18,13 @@ from ._errors import ArchiveFormatError
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
-__all__ = ["CHUNK_SIZE", "ReadAheadWindow", "SegmentReader"]
+__all__ = [
+    "CHUNK_SIZE",
+    "ListingWindow",
+    "ReadAheadWindow",
+    "SegmentReader",
+    "stream_is_cheaper",
+]
 
 #: How much compressed or stored member data is fetched per request when streaming, so
 #: that a multi-gigabyte member never sits in memory at once.
@@ -68,6 +75,89 @@ class ReadAheadWindow:
         if self._start <= start <= self._start + len(self._data):
             return self._data[start - self._start :]
         return b""
+
+
+#: What one more request is worth in bytes, when a listing chooses between hopping from
+#: header to header and reading the rest of the archive through: the forward gap a file
+#: object reads through rather than asking again (``BodyLimits.skip``).
+ROUND_TRIP_BYTES = 256 * 1024
+#: Bytes read at each header a listing hops to: a tar header with its PAX or GNU
+#: long-name blocks, a PNG chunk header, with room to spare.
+HOP_READ = 4 * 1024
+
+
+def stream_is_cheaper(
+    position: int, size: int, reads: int, hop_read: int, round_trip_bytes: int
+) -> bool:
+    """Whether reading ``[position, size)`` through costs fewer bytes than hopping it.
+
+    ``reads`` header reads took the listing from 0 to ``position``, so headers are about
+    ``position / reads`` apart and the rest holds ``(size - position) / that`` more.
+    Hopping costs each of them ``hop_read`` bytes plus a request (``round_trip_bytes``);
+    streaming costs the bytes plus one request.
+    """
+    remaining = size - position
+    if remaining <= 0 or reads <= 0 or position <= 0:
+        return False
+    hops = remaining * reads / position
+    return remaining + round_trip_bytes <= hops * (hop_read + round_trip_bytes)
+
+
+class ListingWindow(ReadAheadWindow):
+    """A ``ReadAheadWindow`` for walking an archive's headers that decides, per archive,
+    between hopping and streaming.
+
+    The first read fetches ``block_size`` bytes from the start; a file whose length no
+    response has told yet learns it from that read (no request of its own). At each
+    header the window does not hold, what the headers so far say about the rest
+    (``stream_is_cheaper``) picks: hop, reading ``hop_read`` bytes at the header (big
+    members, big chunks: one small request per header), or read the rest of the file
+    through as one streaming request (``advise``) that the following headers come from
+    (small members: about as many bytes as the file, in one or two requests). Reads
+    given an explicit ``block_size`` (image data, member data) are not listing reads.
+    """
+
+    def __init__(
+        self,
+        source: ByteSource,
+        block_size: int,
+        *,
+        hop_read: int = HOP_READ,
+        round_trip_bytes: int = ROUND_TRIP_BYTES,
+    ) -> None:
+        super().__init__(source, block_size)
+        self.hop_read = hop_read
+        self.round_trip_bytes = round_trip_bytes
+        self.streaming = False
+        self._reads = 0
+
+    def read(self, start: int, stop: int, *, block_size: int | None = None) -> bytes:
+        if block_size is not None:
+            return super().read(start, stop, block_size=block_size)
+        if self._reads == 0 and not self._data:
+            self._first_read()
+        self._reads += 1
+        if self._start <= start and stop <= self._start + len(self._data):
+            return super().read(start, stop)
+        if self.streaming or stream_is_cheaper(
+            start, self.source.size, self._reads - 1, self.hop_read, self.round_trip_bytes
+        ):
+            if not self.streaming:
+                self.streaming = True
+                advise(self.source, start, self.source.size)
+            return super().read(start, stop)
+        return super().read(start, stop, block_size=self.hop_read)
+
+    def _first_read(self) -> None:
+        """The window from the start; for a URL whose length is still unknown the one
+        response tells it (``advise``: one bounded request, clipped at the file's end)."""
+        if free_size(self.source) is None:
+            advise(self.source, 0, self.block_size)
+            with contextlib.suppress(ValueError):  # an empty file: found out below
+                self.source.read_at(0, 1)
+            advise(self.source, 0, 0)
+        stop = min(self.block_size, self.source.size)
+        self._start, self._data = 0, self.source.read_at(0, stop) if stop > 0 else b""
 
 
 def free_size(source: ByteSource) -> int | None:

@@ -1,11 +1,12 @@
 """The PNG chunk table, built by hopping from chunk header to chunk header.
 
 A chunk is a 4-byte big-endian length, a 4-letter type, the data, and a CRC-32 of type
-and data. Hopping reads each 8-byte header and skips the rest, through a read-ahead
-window so that the small chunks before the image data (IHDR, PLTE, tRNS, text, ...) all
-arrive with the first request. The CRC is read and checked with the data, whenever a
-chunk's data is read (reading it while hopping would cost a request per big chunk).
-"""
+and data. Hopping reads each 8-byte header and skips the rest, through a
+``ListingWindow``: the small chunks before the image data (IHDR, PLTE, tRNS, text, ...)
+all arrive with the first request, and the table of a big image hops from chunk to
+chunk in small requests (big IDAT chunks) or reads the image through once (small
+ones), whichever costs less. The CRC is read and checked with the data, whenever a
+chunk's data is read (reading it while hopping would cost a request per big chunk)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .._errors import ArchiveFormatError, ChecksumError
-from .._io import ReadAheadWindow
+from .._io import ListingWindow
 
 __all__ = ["IDAT_READ_AHEAD", "PNG_SIGNATURE", "ChunkInfo", "ChunkTable"]
 
@@ -51,7 +52,7 @@ class ChunkInfo:
 class ChunkTable:
     """Chunks in file order, discovered lazily: only as far as a caller needs."""
 
-    def __init__(self, window: ReadAheadWindow) -> None:
+    def __init__(self, window: ListingWindow) -> None:
         self._window = window
         if window.read(0, 8) != PNG_SIGNATURE:
             raise ArchiveFormatError("not a PNG file: the 8-byte signature is missing")

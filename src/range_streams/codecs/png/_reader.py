@@ -3,9 +3,9 @@
 Making a reader costs one request (``PNG_READ_AHEAD`` bytes from the start): it checks
 the signature and reads IHDR. Everything the spec puts before the image data (PLTE,
 tRNS) comes from that same read; the full chunk table hops to IEND only when asked
-for. Pixels are read chunk by chunk in ``IDAT_READ_AHEAD`` blocks, decompressed with
-output bounded by the size IHDR implies, and unfiltered.
-"""
+for, in small requests when the chunks are big (a ``ListingWindow``). Pixels are read
+chunk by chunk in ``IDAT_READ_AHEAD`` blocks, decompressed with output bounded by the
+size IHDR implies, and unfiltered."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from ..._core.source import ByteSource
 from .._errors import ArchiveFormatError
-from .._io import ReadAheadWindow
+from .._io import ListingWindow
 from ._chunks import ChunkInfo, ChunkTable
 from ._pixels import deinterlace, image_data_size, row_stride, unfilter
 
@@ -78,7 +78,7 @@ class PngReader:
 
     def __init__(self, source: ByteSource) -> None:
         self.source = source
-        self._table = ChunkTable(ReadAheadWindow(source, PNG_READ_AHEAD))
+        self._table = ChunkTable(ListingWindow(source, PNG_READ_AHEAD))
         self._table.scan_until("IHDR")  # the first chunk, which must be IHDR
         if not self._table.chunks:
             raise ArchiveFormatError("the PNG has no IHDR chunk")

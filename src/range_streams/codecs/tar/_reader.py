@@ -1,11 +1,12 @@
 """``TarReader``: list and extract the members of an uncompressed tar in a ``ByteSource``.
 
-Listing hops from header to header and skips member data by its size, reading through
-a ``TAR_READ_AHEAD`` window: each miss fetches 64 KiB starting at the header wanted.
-Headers of small members therefore share requests, so listing never costs many more
-requests than streaming the archive in 64 KiB pieces would, while a big member is
-skipped for the price of one request however big it is. A tar smaller than the window
-is listed, and its members read, with a single request.
+Listing walks from header to header and skips member data by its size, through a
+``ListingWindow``: the first read fetches ``TAR_READ_AHEAD`` bytes from the start (a
+small tar whole, and the length of a URL not known yet); from then on, the headers seen
+so far choose, per archive, between hopping (a 4 KiB read at each header a big member
+puts out of reach: one small request per member) and reading the rest through in one
+streaming request (small members, whose headers are closer together than a request is
+worth).
 
 Compressed tars are refused with a clear ``ArchiveFormatError`` (they cannot be hopped:
 see ``_compressed``); ``TarReader.from_compressed`` reads one through once, on request.
@@ -13,12 +14,11 @@ see ``_compressed``); ``TarReader.from_compressed`` reads one through once, on r
 
 from __future__ import annotations
 
-import contextlib
 import posixpath
 
 from ..._core.source import ByteSource
 from .._errors import ArchiveFormatError, MemberNotFoundError, UnsupportedMemberError
-from .._io import CHUNK_SIZE, ReadAheadWindow, SegmentReader, advise, free_size
+from .._io import CHUNK_SIZE, ListingWindow, SegmentReader
 from ._compressed import DEFAULT_MAX_DECOMPRESSED, decompress_whole, detect_compression
 from ._header import BLOCK_SIZE, parse_header
 from ._info import SUPPORTED_TYPES, TarInfo
@@ -26,14 +26,11 @@ from ._scan import scan_members
 
 __all__ = ["TAR_READ_AHEAD", "TarReader"]
 
-#: Bytes fetched per read-ahead miss while hopping between headers.
-TAR_READ_AHEAD = 64 * 1024
+#: Bytes of the listing's first read, from the start of the archive: what a request is
+#: worth (``ROUND_TRIP_BYTES``), so a tar this small costs one request, and a big one
+#: that is then hopped has over-read no more than one request's worth.
+TAR_READ_AHEAD = 256 * 1024
 _MAX_LINK_HOPS = 32
-
-
-#: Archives up to this size are listed with one streaming read instead of header hops:
-#: at 20 ms RTT and ~1 GB/s, reading 8 MiB costs less than one more round trip.
-STREAM_LISTING_LIMIT = 8 << 20
 
 
 class TarReader:
@@ -46,19 +43,7 @@ class TarReader:
 
     def __init__(self, source: ByteSource, *, read_ahead: int = TAR_READ_AHEAD) -> None:
         self.source = source
-        size = free_size(source)
-        if size is None or size <= STREAM_LISTING_LIMIT:
-            # Hopping a small archive costs a round trip per read-ahead window; one
-            # streaming read of all of it costs one, and about as many bytes. A size
-            # still unknown is not asked for (a request of its own): the first response
-            # tells it, and holds all of a small archive.
-            advise(source, 0, STREAM_LISTING_LIMIT if size is None else size)
-        if size is None:
-            with contextlib.suppress(ValueError):  # shorter than a block: found out below
-                source.read_at(0, BLOCK_SIZE)  # the advised response; it tells the size
-            if source.size > STREAM_LISTING_LIMIT:
-                advise(source, 0, 0)  # too big to read through: hop between headers
-        self._window = ReadAheadWindow(source, read_ahead)
+        self._window = ListingWindow(source, read_ahead)
         first_block = self._window.read(0, BLOCK_SIZE)
         compression = detect_compression(first_block)
         if compression is not None and not _is_tar_header(first_block):

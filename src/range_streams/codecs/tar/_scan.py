@@ -3,7 +3,8 @@
 A member is a run of blocks: optional GNU long-name (``L``/``K``) and PAX (``x``/``g``)
 blocks, its own header, sparse extension blocks, then its data padded to 512 bytes.
 Only headers are read; data is skipped by its size. All reads go through a
-``ReadAheadWindow``, so consecutive headers of small members share one request.
+``ListingWindow``, which hops to each header or streams the archive through, whichever
+costs less for this archive.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .._errors import ArchiveFormatError
-from .._io import ReadAheadWindow
+from .._io import ListingWindow
 from ._header import (
     BLOCK_SIZE,
     Header,
@@ -44,7 +45,7 @@ class _Pending:
     sparse_00: list[tuple[int, int]] = field(default_factory=list)
 
 
-def scan_members(window: ReadAheadWindow) -> list[TarInfo]:
+def scan_members(window: ListingWindow) -> list[TarInfo]:
     """Every member, in archive order; ends at a zero block or the end of the file."""
     members: list[TarInfo] = []
     global_pax: dict[str, str] = {}
@@ -78,7 +79,7 @@ def scan_members(window: ReadAheadWindow) -> list[TarInfo]:
         position = next_position
 
 
-def _read_extended(window: ReadAheadWindow, offset: int, size: int) -> bytes:
+def _read_extended(window: ListingWindow, offset: int, size: int) -> bytes:
     if size > MAX_EXTENDED_HEADER:
         raise ArchiveFormatError(f"extended header of {size} bytes at {offset}: corrupt")
     payload = window.read(offset, offset + size)
@@ -123,7 +124,7 @@ def _number(pax: dict[str, str], key: str, default: int) -> int:
 
 
 def _build_member(
-    window: ReadAheadWindow,
+    window: ListingWindow,
     header: Header,
     data_offset: int,
     pending: _Pending,
@@ -191,7 +192,7 @@ def _is_float(text: str | None) -> bool:
 
 
 def _old_gnu_sparse_map(
-    window: ReadAheadWindow, header: Header, data_offset: int
+    window: ListingWindow, header: Header, data_offset: int
 ) -> tuple[list[tuple[int, int]], int]:
     """The whole map, following extension blocks; returns it and where data starts."""
     pairs = list(header.sparse)
@@ -207,7 +208,7 @@ def _old_gnu_sparse_map(
 
 
 def _sparse_1_0_map(
-    window: ReadAheadWindow, data_offset: int, stored_size: int
+    window: ListingWindow, data_offset: int, stored_size: int
 ) -> tuple[list[tuple[int, int]], int]:
     """GNU sparse 1.0 keeps its map in the first data blocks; read as many as it takes."""
     length = BLOCK_SIZE
