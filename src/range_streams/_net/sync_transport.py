@@ -74,6 +74,7 @@ class _Socket:
         self._plain = not isinstance(sock, ssl.SSLSocket)
 
     def stale(self) -> bool:
+        self.wait_for(1)  # a low-water mark left by a big read would hide a stray byte
         return readable(self.raw)
 
     @classmethod
@@ -109,7 +110,7 @@ class _Socket:
         lowat = owed if owed >= LOWAT_FROM and self._plain else 1
         if lowat != self._lowat:
             with contextlib.suppress(OSError):
-                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, lowat)
+                self.raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, lowat)
             self._lowat = lowat
 
     def send(self, data: bytes, timeout: float | None) -> None:
