@@ -7,6 +7,7 @@ of the remote file, or an exception from ``RangeStreamError``'s tree says why no
 
 from ranges import Range
 
+from ._buffered import BufferedRangeFile, TextRangeFile
 from ._content import RangeContent
 from ._core.errors import (
     ContentEncodingError,
@@ -49,6 +50,7 @@ __all__ = [
     "AsyncRangeStream",
     "BatchPolicy",
     "BlockCache",
+    "BufferedRangeFile",
     "BodyLimits",
     "ByteSource",
     "BytesSource",
@@ -82,6 +84,7 @@ __all__ = [
     "RetriesExhaustedError",
     "RetryPolicy",
     "StreamClosedError",
+    "TextRangeFile",
     "__version__",
     "as_completed",
     "fetch_many",
