@@ -16,13 +16,14 @@ be pickled: the copy makes its own client from the same ``ClientOptions``.
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
 import httpx
 
+from . import _exit
 from ._core.protocol import RemoteState
 from ._flows.commands import Flow
 from ._net.clients import make_async_client, make_client
@@ -62,6 +63,7 @@ class RangeFile(io.RawIOBase):
         # Set by BufferedRangeFile around a read: how many bytes its caller asked for,
         # so a buffer refill after a seek asks the read strategy for no more than that.
         self._read_limit: int | None = None
+        self._on_close: Callable[[], None] | None = None  # told once the file closes
         self.client = client if client is not None else make_client(self._client_options)
 
     @classmethod
@@ -81,11 +83,13 @@ class RangeFile(io.RawIOBase):
         file._owns_client = False
         file._options_client = True
         file._read_limit = None
+        file._on_close = None
         file.client = client
         return file
 
     def _run(self, flow: Flow[Any]) -> Any:
-        return run_sync(self.client, flow)
+        with _exit.guard():  # see _exit: no I/O once the interpreter shuts down
+            return run_sync(self.client, flow)
 
     def __repr__(self) -> str:
         return f"<RangeFile {self.url!r} at {self._core.position}>"
@@ -192,13 +196,25 @@ class RangeFile(io.RawIOBase):
         # io's finalizer closes even a file whose __init__ raised (a bad URL): whatever
         # was not made then has nothing to close.
         core = getattr(self, "_core", None)
+        owned = getattr(self, "client", None) if getattr(self, "_owns_client", False) else None
+        if _exit.exiting():
+            # Shutting down, perhaps in another library's native thread (see _exit):
+            # closing would do socket I/O. What it would close lives until the process ends.
+            _exit.keep(core, owned)
+            if core is not None:
+                core.closed = True
+            super().close()
+            return
         try:
             if core is not None:
                 self._run(core.close())
         finally:
-            if getattr(self, "_owns_client", False) and hasattr(self, "client"):
-                self.client.close()
+            if owned is not None:
+                owned.close()
             super().close()
+            told = getattr(self, "_on_close", None)
+            if told is not None:
+                told()
 
     def __enter__(self) -> RangeFile:
         return self
