@@ -21,6 +21,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
+from ._core.errors import InvalidRangeError
 from .file import RangeFile, _file_state, _restore_raw
 
 __all__ = ["DEFAULT_BUFFER_SIZE", "BufferedRangeFile", "TextRangeFile", "wrap"]
@@ -116,6 +117,12 @@ class BufferedRangeFile(_RemoteView, io.BufferedReader):
         if missing <= 0:
             return super().readinto1(buffer)
         return self._limited(missing, super().readinto1, buffer)  # type: ignore[no-any-return]
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if isinstance(offset, bool) or not isinstance(offset, int):
+            # The raw file's error, not the TypeError BufferedReader raises itself.
+            raise InvalidRangeError(f"seek offset must be an int, not {offset!r}")
+        return super().seek(offset, whence)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_reopen_buffered, (_file_state(self.raw, self.tell()), self.buffer_size))

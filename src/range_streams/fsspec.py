@@ -61,6 +61,7 @@ from ._core.errors import (
 from ._core.listing import listed_urls
 from ._core.protocol import RemoteState
 from ._core.spans import Span, coerce_span
+from ._core.urls import check_url
 from ._flows.batch import BatchPolicy, read_spans
 from ._flows.commands import Flow, Gather
 from ._flows.listing import fetch_page
@@ -240,7 +241,7 @@ class RangeFileSystem(_asyn.AsyncFileSystem):  # type: ignore[misc]  # fsspec is
         return await run_async(client, flow)
 
     def _remote(self, url: str) -> tuple[RemoteState, tuple[int, bytes] | None]:
-        remote = configure_remote(RemoteState(url), self.client_options)
+        remote = configure_remote(RemoteState(check_url(url)), self.client_options)
         return remote, self.known.seed(remote)
 
     async def _with_known(self, url: str, make: Any) -> Any:
@@ -309,6 +310,7 @@ class RangeFileSystem(_asyn.AsyncFileSystem):  # type: ignore[misc]  # fsspec is
             raise ValueError(f"{type(self).__name__} is read-only: mode {mode!r}")
         cache_type = kwargs.pop("cache_type", None)
         kwargs.pop("compression", None)  # fsspec's open() has already handled it
+        kwargs.pop("size", None)  # a caller's guess: the file's own answers tell it
         if kwargs:
             raise TypeError(f"open() got unknown option(s) {', '.join(sorted(kwargs))}")
         url = self._strip_protocol(path)

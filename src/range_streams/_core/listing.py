@@ -21,10 +21,14 @@ _BARE = re.compile(r"""https?://[-a-zA-Z0-9@:%_+.~#?&/=]+""")
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 
+_MARKS = re.compile(rb"<(?:!doctype\s+html|html[\s>]|a\s[^>]*href\s*=)", re.IGNORECASE)
+
+
 def markup_start(prefix: bytes) -> bool:
-    """Whether a body starting with ``prefix`` looks like HTML (after a BOM, whitespace)."""
+    """Whether a body starting with ``prefix`` looks like HTML: it starts with a tag
+    (after a BOM, whitespace), or its first KiB holds ``<html``, a doctype or a link."""
     text = prefix.lstrip(b"\xef\xbb\xbf").lstrip()
-    return text.startswith(b"<")
+    return text.startswith(b"<") or _MARKS.search(prefix[:1024]) is not None
 
 
 def is_listing(content_type: str | None, prefix: bytes) -> bool:

@@ -177,6 +177,10 @@ class FileCore:
         self._check()
         position = self.position
         total = self.remote.total
+        if (size is None or size < 0) and total is None and self._whole is None:
+            data = yield from self._read_rest(position)
+            self.position = position + len(data)
+            return data
         if size is None or size < 0:
             total = yield from self.size()
             size = total - position
@@ -187,6 +191,23 @@ class FileCore:
         data = yield from self._read_at(position, size)
         self.position = position + len(data)
         return data
+
+    def _read_rest(self, position: int) -> Flow[bytes]:
+        """All the rest while the length is unknown: one open-ended request
+        (``bytes=N-``), whose answer tells the length, rather than a probe first."""
+        if self._body is not None:
+            yield from self._body.release(self._drain_limit())
+            self._body = None
+        try:
+            return (yield from self._new_body(Span(position, None)).read_all())
+        except RangeNotSatisfiableError:
+            if self.remote.total is not None and position >= self.remote.total:
+                return b""  # at or past the end
+            raise
+        except RangeNotSupportedError as refused:
+            yield from self._take_whole(refused)
+        assert self._whole is not None
+        return self._whole.read(position, self._whole.size)
 
     def read_at(self, start: int, stop: int) -> Flow[bytes]:
         """Exactly ``[start, stop)``, without moving the position."""
