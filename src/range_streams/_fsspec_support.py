@@ -21,7 +21,7 @@ from typing import Any
 
 from ._core.protocol import RemoteState
 from ._core.strategies import BlockCache, ExactReads, Readahead, ReadStrategy
-from ._state.file_core import FileOptions
+from ._state.file_core import FILE_SETTINGS, FileOptions
 from ._state.settings import CLIENT_SETTINGS
 
 __all__ = [
@@ -32,9 +32,6 @@ __all__ = [
     "strategy_for",
 ]
 
-FILE_SETTINGS = frozenset(
-    {"strategy", "cache_bytes", "tail_probe", "retry", "limits", "batch", "require_ranges"}
-)
 # What fsspec's own base classes take (instance and listings caches).
 FSSPEC_SETTINGS = frozenset(
     {"skip_instance_cache", "use_listings_cache", "listings_expiry_time", "max_paths"}

@@ -29,7 +29,7 @@ from ._flows.commands import Flow
 from ._net.clients import make_async_client, make_client
 from ._net.options import ClientOptions
 from ._runtime.drivers import run_async, run_sync
-from ._state.file_core import FileCore, FileOptions
+from ._state.file_core import FILE_SETTINGS, FileCore, FileOptions
 from ._state.settings import client_settings, configure_remote, resolve_client_options
 
 __all__ = ["AsyncRangeFile", "RangeFile", "open", "open_async"]
@@ -423,7 +423,7 @@ def open(  # mirrors builtins.open on purpose
             + (" (pass the client by keyword: client=...)" if _is_client(buffering) else "")
         )
     text = _check_mode(mode)
-    settings = client_settings(options)
+    settings = client_settings(options, FILE_SETTINGS)
     chosen = resolve_client_options(client, client_options, settings, "range_streams.open")
     raw = RangeFile(url, client, FileOptions(**options), client_options=chosen)
     try:
@@ -460,6 +460,6 @@ def open_async(
 ) -> AsyncRangeFile:
     """``open``'s async counterpart (binary, unbuffered: ``await f.read(n)``); takes
     the same ``options``."""
-    settings = client_settings(options)
+    settings = client_settings(options, FILE_SETTINGS)
     chosen = resolve_client_options(client, client_options, settings, "range_streams.open_async")
     return AsyncRangeFile(url, client, FileOptions(**options), client_options=chosen)

@@ -38,7 +38,7 @@ from .._flows.commands import Discard, Flow, Join, Spawn, Spawned
 from .._flows.requests import learn_length, open_span
 from .whole_file import WholeFile
 
-__all__ = ["FileCore", "FileOptions"]
+__all__ = ["FILE_SETTINGS", "FileCore", "FileOptions"]
 
 logger = logging.getLogger("range_streams")
 
@@ -111,6 +111,19 @@ class FileOptions:
         # True: a server that ignores Range raises RangeNotSupportedError instead of
         # having the file read whole (which ``cache_bytes`` bounds in memory).
         self.require_ranges = require_ranges
+
+
+FILE_SETTINGS = frozenset(
+    {
+        "strategy",
+        "cache_bytes",
+        "tail_probe",
+        "retry",
+        "limits",
+        "batch",
+        "require_ranges",
+    }
+)  # FileOptions' keywords
 
 
 class FileCore:

@@ -33,8 +33,15 @@ CLIENT_SETTINGS = frozenset(ClientOptions.__dataclass_fields__)
 REMOTE_SETTINGS = frozenset({"follow_redirects", "sensitive_headers"})
 
 
-def client_settings(options: dict[str, Any]) -> dict[str, Any]:
-    """Take the ``ClientOptions`` keywords out of ``options`` (which keeps the rest)."""
+def client_settings(options: dict[str, Any], others: frozenset[str]) -> dict[str, Any]:
+    """Take the ``ClientOptions`` keywords out of ``options``, which keeps the rest:
+    ``others``' names, anything else being a TypeError that lists both."""
+    unknown = sorted(set(options) - CLIENT_SETTINGS - others)
+    if unknown:
+        raise TypeError(
+            f"unknown option(s) {', '.join(unknown)}; known: request options"
+            f" ({', '.join(sorted(CLIENT_SETTINGS))}) and {', '.join(sorted(others))}"
+        )
     return {name: options.pop(name) for name in list(options) if name in CLIENT_SETTINGS}
 
 
