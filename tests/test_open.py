@@ -11,6 +11,7 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 
@@ -81,8 +82,13 @@ def test_buffering_zero_is_the_raw_file_and_n_sets_the_buffer() -> None:
 
 @pytest.mark.parametrize(
     ("mode", "kind"),
-    [("rb", rs.BufferedRangeFile), ("br", rs.BufferedRangeFile), ("r", rs.TextRangeFile)]
-    + [("rt", rs.TextRangeFile), ("tr", rs.TextRangeFile)],
+    [
+        ("rb", rs.BufferedRangeFile),
+        ("br", rs.BufferedRangeFile),
+        ("r", rs.TextRangeFile),
+        ("rt", rs.TextRangeFile),
+        ("tr", rs.TextRangeFile),
+    ],
 )
 def test_modes(mode: str, kind: type) -> None:
     with fake_open(FakeServer(CSV), mode) as f:
@@ -216,7 +222,7 @@ def test_request_options_with_a_callers_client_are_refused() -> None:
         # The rules the flows keep themselves apply to a caller's client too.
         with rs.open(URL, client=client, follow_redirects=False, buffering=0) as f:
             assert f._core.remote.follow_redirects is False
-    with pytest.raises(TypeError, match="unknown option.*header.*headers.*strategy"):
+    with pytest.raises(TypeError, match=r"unknown option.*header.*headers.*strategy"):
         rs.open(URL, header={"x": "1"})
 
 
@@ -262,8 +268,6 @@ def test_headers_auth_and_timeout_reach_the_server(logged: RunningServer) -> Non
 
 
 def test_fetch_many_takes_request_options(logged: RunningServer) -> None:
-    import anyio
-
     url = logged.url("open-lines.csv")
     logged.clear_access_log()
 
