@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
+
 from ._core.protocol import RemoteState
 from ._core.strategies import BlockCache, ExactReads, Readahead, ReadStrategy
 from ._state.file_core import FILE_SETTINGS, FileOptions
@@ -113,18 +115,18 @@ def client_kwargs_settings(client_kwargs: Mapping[str, Any]) -> dict[str, Any]:
     ``ClientOptions`` settings; anything without an equivalent is a TypeError."""
     settings: dict[str, Any] = {}
     for name, value in client_kwargs.items():
-        if name in ("headers", "trust_env") or name in CLIENT_SETTINGS:
-            settings[name] = dict(value) if name == "headers" else value
-        elif name == "auth":
+        if name == "auth" and value is not None and not isinstance(value, httpx.Auth):
             # aiohttp.BasicAuth is a (login, password, encoding) named tuple.
             login, password = getattr(value, "login", None), getattr(value, "password", None)
             if login is None or password is None:
                 raise TypeError(f"client_kwargs auth {value!r}: give a (user, password) pair")
             settings["auth"] = (login, password)
-        elif name == "timeout":
+        elif name == "timeout" and value is not None and not isinstance(value, (int, float)):
             # aiohttp.ClientTimeout(total=..., connect=...), or a number.
             total = getattr(value, "total", value)
             settings["timeout"] = None if total is None else float(total)
+        elif name in CLIENT_SETTINGS:
+            settings[name] = dict(value) if name == "headers" else value
         else:
             raise TypeError(
                 f"client_kwargs {name!r} has no range-streams equivalent; client_kwargs"
