@@ -9,8 +9,10 @@ not throw, and the process dies with ``terminate called without an active except
 (SIGABRT, exit code 134) after the script's work is done.
 
 So: every blocking operation of a sync file is counted while it runs (``guard``). Early
-in shutdown, before the interpreter starts to finalize, ``_on_exit`` marks the process
-as exiting and waits (bounded) for the operations under way in other threads to end.
+in shutdown, before the interpreter starts to finalize, ``_on_exit`` waits (bounded)
+while pyarrow still holds one of our filesystems (``wait_for``, registered by the fsspec
+module), then marks the process as exiting and waits (bounded) for the operations under
+way in other threads to end.
 From then on an operation raises ``StreamClosedError`` at once, and a close does no
 I/O: what it would have closed is kept (``keep``) until the process ends, when the OS
 reclaims the sockets; nothing is released from a foreign thread in the meantime.
@@ -29,6 +31,10 @@ from ._core.errors import StreamClosedError
 __all__ = ["exiting", "guard", "keep", "wait_for"]
 
 _WAIT = 10.0  # at most this long for operations under way in other threads
+# ... and this long for what other libraries' threads hold: pyarrow lets go within
+# milliseconds of its call returning; a wrapper a program keeps to the end (a global
+# PyFileSystem) is let go by the main thread later, and costs this wait at exit.
+_PENDING_WAIT = 2.0
 
 
 class _State:
@@ -76,11 +82,12 @@ def wait_for(pending: Callable[[], bool]) -> None:
 
 
 def _on_exit() -> None:
-    deadline = time.monotonic() + _WAIT
     # First what other libraries' threads still hold: they may still read, so I/O is
     # still allowed while they finish.
+    deadline = time.monotonic() + _PENDING_WAIT
     while time.monotonic() < deadline and any(pending() for pending in _state.pending):
         time.sleep(0.005)
+    deadline = time.monotonic() + _WAIT
     with _state.lock:
         _state.exiting = True
         while _state.running and (left := deadline - time.monotonic()) > 0:
