@@ -24,7 +24,7 @@ pd = pytest.importorskip("pandas")
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 
-import range_streams.fsspec  # noqa: E402,F401 - registers rshttp in a stale install too
+import range_streams.fsspec  # noqa: E402 - registers rshttp in a stale install too
 
 ROWS = 60_000
 
