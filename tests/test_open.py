@@ -143,10 +143,21 @@ def test_lines_cost_what_reading_the_file_whole_costs() -> None:
     with fake_open(lines) as f:
         got = list(f)
     assert b"".join(got) == CSV and len(got) == 40_000
-    requested = sum(b - a for a, b in spans_of(lines.ranges_sent))
-    # Sequential refills grow the read strategy's window: a few requests, each byte once.
-    assert requested == len(CSV)
-    assert len(lines.ranges_sent) <= 5, lines.ranges_sent
+    # One request, as for the whole file: the refills are advised to the end (its length
+    # unknown yet, past any end, which the answer cuts).
+    assert whole.ranges_sent == ["bytes=0-"]
+    assert lines.ranges_sent == [f"bytes=0-{(1 << 62) - 1}"]
+    known = FakeServer(CSV)
+    with fake_open(known) as f:
+        assert f.size == len(CSV)
+        f.seek(500_000)
+        assert f.readline()  # after a seek: a block, as any read
+        assert b"".join(f) == CSV[CSV.index(b"\n", 500_000) + 1 :]
+    assert known.ranges_sent == [
+        "bytes=0-0",
+        f"bytes=500000-{500_000 + 128 * KB - 1}",
+        f"bytes={500_000 + 128 * KB}-{len(CSV) - 1}",  # then the rest, bounded, in one
+    ]
 
 
 def test_text_lines_decode_and_translate_newlines() -> None:

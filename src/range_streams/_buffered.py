@@ -76,6 +76,7 @@ class BufferedRangeFile(_RemoteView, io.BufferedReader):
         if not isinstance(raw, RangeFile):
             raise TypeError(f"BufferedRangeFile buffers a RangeFile, not {type(raw).__name__}")
         super().__init__(raw, buffer_size)
+        raw._refills = True  # see RangeFile._refilling
         self._buffer_size = buffer_size
         self._limit_lock = threading.Lock()
 

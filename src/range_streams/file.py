@@ -34,6 +34,8 @@ from ._state.settings import client_settings, configure_remote, resolve_client_o
 
 __all__ = ["AsyncRangeFile", "RangeFile", "open", "open_async"]
 
+_PAST_ANY_END = 1 << 62  # an advised stop beyond any file: its answer says where it ends
+
 
 class RangeFile(io.RawIOBase):
     """A remote file, read-only and seekable, fetched by range requests as it is read.
@@ -63,6 +65,7 @@ class RangeFile(io.RawIOBase):
         # Set by BufferedRangeFile around a read: how many bytes its caller asked for,
         # so a buffer refill after a seek asks the read strategy for no more than that.
         self._read_limit: int | None = None
+        self._refills = False  # True once a BufferedRangeFile reads through this file
         self._on_close: Callable[[], None] | None = None  # told once the file closes
         self.client = client if client is not None else make_client(self._client_options)
 
@@ -83,6 +86,7 @@ class RangeFile(io.RawIOBase):
         file._owns_client = False
         file._options_client = True
         file._read_limit = None
+        file._refills = False
         file._on_close = None
         file.client = client
         return file
@@ -170,10 +174,29 @@ class RangeFile(io.RawIOBase):
         limit = self._read_limit
         if limit is not None and 0 < limit < len(view):
             view = view[:limit]  # a buffered caller wants only this many
+        elif limit is None and self._refills:
+            self._refilling()
         count: int = self._run(self._core.readinto(view))
         if limit is not None:
             self._read_limit = limit - count
         return count
+
+    def _refilling(self) -> None:
+        """A buffer refill for line reads, iteration or ``peek`` (sized reads set
+        ``_read_limit`` instead). One that carries on from the last read, once the
+        length is known, is advised through to the end: lines read from here on come
+        from one bounded request, as reading the file whole would, rather than from
+        read-ahead windows that double (a request each). The first refill after a seek
+        is a read like any other."""
+        core = self._core
+        total = core.remote.total
+        position = core.position
+        if core._advised is not None or (total is not None and position >= total):
+            return
+        if position == 0 or core._continues(position):
+            # The length unknown (lines from the start of a fresh file): a span past any
+            # end, which the answer cuts at the file's end, as every read-ahead may be.
+            core.advise(position, total if total is not None else _PAST_ANY_END)
 
     def read_at(self, start: int, stop: int) -> bytes:
         return self._run(self._core.read_at(start, stop))  # type: ignore[no-any-return]
