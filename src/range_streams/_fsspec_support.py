@@ -118,6 +118,8 @@ def client_kwargs_settings(client_kwargs: Mapping[str, Any]) -> dict[str, Any]:
         if name == "auth" and value is not None and not isinstance(value, httpx.Auth):
             # aiohttp.BasicAuth is a (login, password, encoding) named tuple.
             login, password = getattr(value, "login", None), getattr(value, "password", None)
+            if login is None and isinstance(value, tuple) and len(value) == 2:
+                login, password = value
             if login is None or password is None:
                 raise TypeError(f"client_kwargs auth {value!r}: give a (user, password) pair")
             settings["auth"] = (login, password)
