@@ -123,3 +123,35 @@ def test_shutdown_waits_for_pyarrow_to_let_go_of_the_filesystem(tmp_path: Path) 
     )
     assert done.returncode == 0, done.stderr[-500:]
     assert done.stdout.split() == ["main", "done", "released"]
+
+
+LATE_READER = """
+import sys, threading, time
+import range_streams
+
+def read_late(url):
+    time.sleep(0.3)  # the main thread has finished by now
+    with range_streams.open(url) as f:
+        f.seek(-8, 2)
+        print(len(f.read()), flush=True)
+
+threading.Thread(target=read_late, args=(sys.argv[1],)).start()
+print("main done", flush=True)
+"""
+
+
+def test_a_programs_own_threads_read_to_their_end(url: str, tmp_path: Path) -> None:
+    """Shutdown waits for non-daemon threads before refusing I/O: they are the program's."""
+    script = tmp_path / "late.py"
+    script.write_text(LATE_READER)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(
+        [sys.executable, str(script), url.removeprefix("rs+")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-500:]
+    assert done.stdout.split() == ["main", "done", "8"]

@@ -8,8 +8,9 @@ back: CPython ends it with ``pthread_exit``, which unwinds through C++ frames th
 not throw, and the process dies with ``terminate called without an active exception``
 (SIGABRT, exit code 134) after the script's work is done.
 
-So: every blocking operation of a sync file is counted while it runs (``guard``). Early
-in shutdown, before the interpreter starts to finalize, ``_on_exit`` waits (bounded)
+So: every blocking operation of a sync file is counted while it runs (``guard``). At
+exit (an ``atexit`` handler: after the program's own threads are joined, before the
+interpreter starts to finalize), ``_on_exit`` waits (bounded)
 while pyarrow still holds one of our filesystems (``wait_for``, registered by the fsspec
 module), then marks the process as exiting and waits (bounded) for the operations under
 way in other threads to end.
@@ -20,6 +21,7 @@ reclaims the sockets; nothing is released from a foreign thread in the meantime.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import threading
 import time
@@ -94,13 +96,8 @@ def _on_exit() -> None:
             _state.lock.wait(left)
 
 
-# Called by threading._shutdown, before non-daemon threads are joined and before atexit
-# handlers run (concurrent.futures registers its own shutdown the same way); the
-# interpreter is still whole then. Where the hook is missing, atexit is the fallback.
-_register = getattr(threading, "_register_atexit", None)
-if _register is not None:
-    _register(_on_exit)
-else:  # pragma: no cover - every CPython since 3.9 has it
-    import atexit
-
-    atexit.register(_on_exit)
+# An atexit handler: it runs once the main thread is done and every non-daemon thread has
+# been joined (so a program's own threads still read to their end), and before the
+# interpreter starts to finalize, when daemon and other libraries' native threads may
+# still run.
+atexit.register(_on_exit)
