@@ -418,3 +418,18 @@ def test_a_callers_sync_client(server: RunningServer) -> None:
         assert f.read(3) == DATA[:3]
     assert seen[0] == "bytes=10-19" and len(seen) == 2
     client.close()
+
+
+def test_fsspecs_reference_filesystem_reads_through_it(server: RunningServer) -> None:
+    """kerchunk's references, as fsspec's ReferenceFileSystem reads them, over rs+http."""
+    url = server.url("fs/data.bin")
+    for target, options in [
+        ("rs+" + url, {"remote_protocol": "rs+http"}),  # references that name rs+http
+        (url, {"fs": {"http": new_fs()}}),  # existing http references, read by this fs
+    ]:
+        refs = {"version": 1, "refs": {"a": [target, 100, 10], "b": [target, 200_000, 5]}}
+        refs["refs"]["c"] = "inline"
+        fs = fsspec.filesystem("reference", fo=refs, skip_instance_cache=True, **options)
+        assert fs.cat("a") == DATA[100:110] and fs.cat("b") == DATA[200_000:200_005]
+        assert fs.cat("c") == b"inline"
+        assert fs.cat(["a", "b"]) == {"a": DATA[100:110], "b": DATA[200_000:200_005]}

@@ -381,3 +381,18 @@ def test_a_pickled_status_error_carries_no_credentials() -> None:
     request = httpx.Request("GET", URL, headers={"authorization": "Bearer secret"})
     error = rs.HTTPStatusError("403", request=request, response=httpx.Response(403))
     assert b"secret" not in pickle.dumps(error)
+
+
+def test_async_stream_takes_request_options(logged: RunningServer) -> None:
+    url = logged.url("open-lines.csv")
+    logged.clear_access_log()
+
+    async def main() -> bytes:
+        async with rs.AsyncRangeStream(
+            url, byte_range=(0, 10), headers={"X-Range-Streams-Test": "async"}
+        ) as stream:
+            return await stream.read()
+
+    assert anyio.run(main) == CSV[:10]
+    records = logged.access_records(lambda r: r.target.endswith("open-lines.csv"), min_count=1)
+    assert [r.header for r in records] == ["async"]
