@@ -4,6 +4,7 @@
   the server's range dialect, and for the latest few the file's tail), kept for
   ``warm_seconds`` so that the next call or ``open`` of the same URL pays no redirect,
   no length probe and, for a parquet footer, no second request.
+* ``file_slices``: one file's ``cat_ranges`` slices as one ``read_spans`` batch.
 * ``storage_options``: the spellings fsspec users bring (``headers=``, fsspec http's
   ``client_kwargs=`` for an aiohttp session, ``block_size=``/``cache_type=``), checked:
   an option that would be silently ignored is an error naming what is accepted.
@@ -12,17 +13,29 @@
 from __future__ import annotations
 
 import copy
+import io
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from ._core.errors import (
+    ContentRangeError,
+    InvalidRangeError,
+    MultipartError,
+    RangeNotSatisfiableError,
+    RangeNotSupportedError,
+)
 from ._core.protocol import RemoteState
+from ._core.spans import Span, coerce_span
 from ._core.strategies import BlockCache, ExactReads, Readahead, ReadStrategy
+from ._flows.batch import BatchPolicy, read_spans
+from ._flows.commands import Flow, Gather
+from ._flows.whole import fetch_whole
 from ._state.file_core import FILE_SETTINGS, FileOptions
 from ._state.settings import CLIENT_SETTINGS
 
@@ -168,3 +181,73 @@ def strategy_for(base: FileOptions, block_size: int | None, cache_type: str | No
     if kind == "blocks":
         return BlockCache(block_size) if block_size else BlockCache()
     return Readahead(block_size) if block_size else Readahead()
+
+
+def is_sequence(value: Any) -> bool:
+    return isinstance(value, Sequence) or hasattr(value, "__array__") or hasattr(value, "tolist")
+
+
+def slice_span(start: Any, end: Any) -> Span | None:
+    """``file[start:end]`` as a span (None when it is empty whatever the file's length)."""
+    first = 0 if start is None else int(start)
+    stop = None if end is None else int(end)
+    if stop is not None and (first >= 0) == (stop >= 0) and stop <= first:
+        return None
+    if first < 0 and stop == 0:
+        return None  # [-n:0] is empty in a slice (coerce_span reads (-n, 0) as 1.x did)
+    return coerce_span((first, stop))
+
+
+def file_slices(
+    remote: RemoteState, spans: list[Span], policy: BatchPolicy, options: FileOptions
+) -> Flow[list[bytes]]:
+    """``read_spans`` with the slice rule: a span past the end is cut there. Sent as
+    given while the length is unknown (no probe first); a span that turns out to pass
+    the end is an error the first answer's length settles, and the spans go again, cut."""
+    if remote.total is None:
+        try:
+            return (yield from read_spans(remote, spans, policy, options.retry, options.limits))
+        except RangeNotSupportedError:
+            return (yield from _from_whole(remote, spans, options))
+        except (InvalidRangeError, ContentRangeError, RangeNotSatisfiableError, MultipartError):
+            if remote.total is None:
+                raise
+    total = remote.total
+    assert total is not None
+    cut: list[Span] = []
+    empty: set[int] = set()
+    for index, span in enumerate(spans):
+        first, stop, _ = slice(span.start, span.stop).indices(total)
+        if stop <= first:
+            empty.add(index)
+        else:
+            cut.append(Span(first, stop))
+    try:
+        read = yield from read_spans(remote, cut, policy, options.retry, options.limits)
+    except RangeNotSupportedError:
+        return (yield from _from_whole(remote, spans, options))
+    datas = iter(read)
+    return [b"" if i in empty else next(datas) for i in range(len(spans))]
+
+
+def _from_whole(remote: RemoteState, spans: list[Span], options: FileOptions) -> Flow[list[bytes]]:
+    """The server ignores Range: one plain GET of the file, sliced."""
+    whole = io.BytesIO()
+    yield from fetch_whole(remote, whole, options.retry)
+    data = whole.getvalue()
+    return [data[s.start : s.stop] for s in spans]
+
+
+def caught(flow: Flow[Any]) -> Flow[Any]:
+    """``flow``'s value, or the exception it raised as its value (one file's failure
+    is that file's answer)."""
+    try:
+        return (yield from flow)
+    except Exception as exc:
+        return exc
+
+
+def gather(flows: tuple[Flow[Any], ...], limit: int) -> Flow[list[Any]]:
+    if len(flows) == 1:
+        return [(yield from flows[0])]
+    return (yield Gather(flows, limit))  # type: ignore[no-any-return]

@@ -39,11 +39,9 @@ import asyncio
 import contextlib
 import gc
 import importlib
-import io
 import re
 import sys
 import weakref
-from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -51,27 +49,26 @@ import httpx
 from . import _exit
 from ._buffered import DEFAULT_BUFFER_SIZE, BufferedRangeFile
 from ._core.errors import (
-    ContentRangeError,
-    InvalidRangeError,
-    MultipartError,
-    RangeNotSatisfiableError,
-    RangeNotSupportedError,
     RemoteFileChangedError,
 )
 from ._core.listing import listed_urls
 from ._core.protocol import RemoteState
-from ._core.spans import Span, coerce_span
+from ._core.spans import Span
 from ._core.urls import check_url
-from ._flows.batch import BatchPolicy, read_spans
-from ._flows.commands import Flow, Gather
+from ._flows.batch import BatchPolicy
+from ._flows.commands import Flow
 from ._flows.listing import fetch_page
 from ._flows.slices import read_slice
-from ._flows.whole import fetch_whole
 from ._fsspec_support import (
     FILE_SETTINGS,
     FSSPEC_SETTINGS,
     Known,
+    caught,
     client_kwargs_settings,
+    file_slices,
+    gather,
+    is_sequence,
+    slice_span,
     strategy_for,
 )
 from ._net.clients import make_async_client, make_client
@@ -358,8 +355,8 @@ class RangeFileSystem(_asyn.AsyncFileSystem):  # type: ignore[misc]  # fsspec is
         (coalesced, multi-range, concurrent singles), the files concurrently."""
         if not isinstance(paths, list):
             raise TypeError("paths must be a list")
-        starts = list(starts) if _is_seq(starts) else [starts] * len(paths)
-        ends = list(ends) if _is_seq(ends) else [ends] * len(paths)
+        starts = list(starts) if is_sequence(starts) else [starts] * len(paths)
+        ends = list(ends) if is_sequence(ends) else [ends] * len(paths)
         if len(starts) != len(paths) or len(ends) != len(paths):
             raise ValueError("paths, starts and ends must be as long as each other")
         by_url: dict[str, list[int]] = {}
@@ -378,13 +375,13 @@ class RangeFileSystem(_asyn.AsyncFileSystem):  # type: ignore[misc]  # fsspec is
         jobs = []
         for url, indexes in by_url.items():
             remote, _ = self._remote(url)
-            spans = [_span(starts[i], ends[i]) for i in indexes]
+            spans = [slice_span(starts[i], ends[i]) for i in indexes]
             jobs.append((url, indexes, remote, spans))
         flows = tuple(
-            _caught(self._file_ranges(remote, spans, policy)) for _, _, remote, spans in jobs
+            caught(self._file_ranges(remote, spans, policy)) for _, _, remote, spans in jobs
         )
         limit = batch_size or self.batch_size or policy.concurrency
-        answers = await self._run(_gather(flows, limit))
+        answers = await self._run(gather(flows, limit))
         for (_, indexes, remote, _), answer in zip(jobs, answers, strict=True):
             if isinstance(answer, BaseException):
                 if on_error != "return":
@@ -404,7 +401,7 @@ class RangeFileSystem(_asyn.AsyncFileSystem):  # type: ignore[misc]  # fsspec is
         wanted = [s for s in spans if s is not None]
         datas: list[bytes] = []
         if wanted:
-            datas = yield from _clipped_spans(remote, wanted, policy, self.options)
+            datas = yield from file_slices(remote, wanted, policy, self.options)
         found = iter(datas)
         return [b"" if s is None else next(found) for s in spans]
 
@@ -539,76 +536,6 @@ class _Session:
 
     async def close(self) -> None:
         await self.client.aclose()
-
-
-def _is_seq(value: Any) -> bool:
-    return isinstance(value, Sequence) or hasattr(value, "__array__") or hasattr(value, "tolist")
-
-
-def _span(start: Any, end: Any) -> Span | None:
-    """``file[start:end]`` as a span (None when it is empty whatever the file's length)."""
-    first = 0 if start is None else int(start)
-    stop = None if end is None else int(end)
-    if stop is not None and (first >= 0) == (stop >= 0) and stop <= first:
-        return None
-    if first < 0 and stop == 0:
-        return None  # [-n:0] is empty in a slice (coerce_span reads (-n, 0) as 1.x did)
-    return coerce_span((first, stop))
-
-
-def _clipped_spans(
-    remote: RemoteState, spans: list[Span], policy: BatchPolicy, options: FileOptions
-) -> Flow[list[bytes]]:
-    """``read_spans`` with the slice rule: a span past the end is cut there. Sent as
-    given while the length is unknown (no probe first); a span that turns out to pass
-    the end is an error the first answer's length settles, and the spans go again, cut."""
-    if remote.total is None:
-        try:
-            return (yield from read_spans(remote, spans, policy, options.retry, options.limits))
-        except RangeNotSupportedError:
-            return (yield from _from_whole(remote, spans, options))
-        except (InvalidRangeError, ContentRangeError, RangeNotSatisfiableError, MultipartError):
-            if remote.total is None:
-                raise
-    total = remote.total
-    assert total is not None
-    cut: list[Span] = []
-    empty: set[int] = set()
-    for index, span in enumerate(spans):
-        first, stop, _ = slice(span.start, span.stop).indices(total)
-        if stop <= first:
-            empty.add(index)
-        else:
-            cut.append(Span(first, stop))
-    try:
-        read = yield from read_spans(remote, cut, policy, options.retry, options.limits)
-    except RangeNotSupportedError:
-        return (yield from _from_whole(remote, spans, options))
-    datas = iter(read)
-    return [b"" if i in empty else next(datas) for i in range(len(spans))]
-
-
-def _from_whole(remote: RemoteState, spans: list[Span], options: FileOptions) -> Flow[list[bytes]]:
-    """The server ignores Range: one plain GET of the file, sliced."""
-    whole = io.BytesIO()
-    yield from fetch_whole(remote, whole, options.retry)
-    data = whole.getvalue()
-    return [data[s.start : s.stop] for s in spans]
-
-
-def _caught(flow: Flow[Any]) -> Flow[Any]:
-    """``flow``'s value, or the exception it raised as its value (one file's failure
-    is that file's answer)."""
-    try:
-        return (yield from flow)
-    except Exception as exc:
-        return exc
-
-
-def _gather(flows: tuple[Flow[Any], ...], limit: int) -> Flow[list[Any]]:
-    if len(flows) == 1:
-        return [(yield from flows[0])]
-    return (yield Gather(flows, limit))  # type: ignore[no-any-return]
 
 
 def _held_by_pyarrow() -> bool:
