@@ -45,8 +45,8 @@ class Wires:
         self.clients: list[Any] = []
         make = _many._client
 
-        def logged(concurrency: int) -> Any:
-            self.clients.append(make(concurrency))
+        def logged(*args: Any, **kwargs: Any) -> Any:
+            self.clients.append(make(*args, **kwargs))
             return self.clients[-1]
 
         monkeypatch.setattr(_many, "_client", logged)

@@ -669,3 +669,31 @@ def test_demo_runs_offline() -> None:
         assert command in text
     assert "Extracted members match the archive" in text
     assert "1 request(s):" in text  # ls: the whole directory in one suffix read
+
+
+def test_request_options_reach_the_server(server_factory: Callable[..., RunningServer]) -> None:
+    logged = server_factory("nginx", "autoindex")
+    url = logged.url("sample.bin")
+    logged.clear_access_log()
+    result = run("-H", "X-Range-Streams-Test: cli", "cat", "--range", "0:10", url)
+    assert result.code == 0 and result.out == SAMPLE[:10]
+    result = run("info", "--json", "--header", "X-Range-Streams-Test: info", "--timeout", "5", url)
+    assert result.code == 0
+    records = logged.access_records(lambda r: r.target.endswith("sample.bin"), min_count=3)
+    assert [r.header for r in records] == ["cli", "info", "info"]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [("-H", "no-colon"), ("-H", " Spaced: x"), ("-u", "no-password")],
+    ids=["header", "header-name", "user"],
+)
+def test_bad_request_options_are_usage_errors(argv: tuple[str, ...]) -> None:
+    result = run(*argv, "cat", "http://127.0.0.1:1/x")
+    assert result.code == 2
+    assert_one_line_error(result)
+
+
+def test_no_redirects_makes_a_redirect_an_error(server: RunningServer) -> None:
+    result = run("--no-redirects", "cat", "--range", "0:10", server.redirect_url("sample.bin"))
+    assert result.code == 1 and "follow_redirects is off" in result.err

@@ -171,6 +171,20 @@ def test_server_without_ranges_beyond_the_start() -> None:
         f.seek(5000)
         assert f.read(10) == DATA[5000:5010]  # still on that body, skipped on the wire
         f.seek(500_000)
+        # Past what the body can skip to: the 200 to that range is refused as a slice,
+        # and the file is read whole once (a plain GET), every read served from it.
+        assert f.read(10) == DATA[500_000:500_010]
+        assert f.read_ranges([(0, 5), (900_000, 900_010)]) == [DATA[:5], DATA[900_000:900_010]]
+        f.seek(-3, io.SEEK_END)
+        assert f.read() == DATA[-3:]
+    assert server.ranges_sent == ["bytes=0-4095", "bytes=500000-504095", None]
+
+
+def test_server_without_ranges_and_require_ranges() -> None:
+    server = FakeServer(DATA, ranges=False)
+    with open_fake(server, require_ranges=True) as f:
+        assert f.read(10) == DATA[:10]
+        f.seek(500_000)
         with pytest.raises(rs.RangeNotSupportedError):
             f.read(10)
 

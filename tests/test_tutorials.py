@@ -1,7 +1,9 @@
-"""The documentation's code runs: every ``python`` and ``sh`` block of the getting-started
-page, the fsspec page and each tutorial, against a real local server, with
-``https://example.com/NAME`` pointed at a file this module puts in the docroot. And the
-site builds with ``mkdocs build --strict`` (skipped when the ``docs`` extra is missing).
+"""The documentation's code runs: every ``python`` block of README.md and docs/, and
+every ``sh`` block of the getting-started page, the fsspec page and each tutorial, against
+a real local server, with ``https://example.com/NAME`` pointed at a file this module puts
+in the docroot. A block that cannot run says so, and why, in an HTML comment on the line
+before it (``<!-- illustrative: REASON -->``). And the site builds with
+``mkdocs build --strict`` (skipped when the ``docs`` extra is missing).
 """
 
 from __future__ import annotations
@@ -27,12 +29,21 @@ DOCS = ROOT / "docs"
 PAGES = sorted(
     [DOCS / "getting-started.md", DOCS / "fsspec.md", *(DOCS / "tutorials").glob("*.md")]
 )
+# Pages whose python blocks run (their sh blocks install or test the project itself).
+PYTHON_PAGES = [ROOT / "README.md", DOCS / "index.md", DOCS / "Design.md"]
 FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.MULTILINE | re.DOTALL)
+ILLUSTRATIVE = re.compile(r"<!-- illustrative: (.+?) -->\n$")
 EXAMPLE = "https://example.com/"
 
 
 def code_blocks(page: Path) -> list[tuple[str, str]]:
-    return [(match[1], match[2]) for match in FENCE.finditer(page.read_text(encoding="utf-8"))]
+    """The page's fenced blocks that run: (language, code), illustrative ones left out."""
+    text = page.read_text(encoding="utf-8")
+    return [
+        (match[1], match[2])
+        for match in FENCE.finditer(text)
+        if not ILLUSTRATIVE.search(text[: match.start()])
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +76,22 @@ def _png(path: Path) -> None:
     image.save(path, pnginfo=text)
 
 
+def _zarr(path: Path) -> None:
+    """A small zarr store of one variable, ``temp`` (the fsspec page reads it)."""
+    xr = pytest.importorskip("xarray")
+    pytest.importorskip("zarr")
+    import numpy as np  # noqa: PLC0415
+
+    if path.exists():
+        return
+    grid = np.arange(400, dtype="f4").reshape(20, 20)
+    xr.Dataset({"temp": (("y", "x"), grid)}).to_zarr(
+        path, encoding={"temp": {"chunks": (10, 10)}}, consolidated=True
+    )
+    for item in [path, *path.rglob("*")]:
+        item.chmod(0o755 if item.is_dir() else 0o644)
+
+
 @pytest.fixture(scope="module")
 def tutorial_files(docroot: Path) -> Path:
     """``https://example.com/NAME`` in the docs is ``tutorial-NAME`` in the docroot."""
@@ -72,7 +99,10 @@ def tutorial_files(docroot: Path) -> Path:
     (docroot / "tutorial-big.bin").write_bytes(random.Random(22).randbytes(4 << 20))
     _parquet(docroot / "tutorial-data.parquet")
     _png(docroot / "tutorial-image.png")
-    for name in ("archive.zip", "big.bin", "data.parquet", "image.png"):
+    _zarr(docroot / "tutorial-store.zarr")
+    lines = [f"{i},{random.Random(i).random():.6f},item-{i % 97}\n" for i in range(20_000)]
+    (docroot / "tutorial-data.csv").write_text("id,value,label\n" + "".join(lines))
+    for name in ("archive.zip", "big.bin", "data.parquet", "image.png", "data.csv"):
         path = docroot / f"tutorial-{name}"
         path.chmod(0o644)
         os.utime(path, (MTIME, MTIME))
@@ -139,6 +169,35 @@ def test_page_code_runs(
         # The interrupted run left its record (ls found it), and the resumed one finished.
         assert "resumed.bin.part.json" in shell_output and "identical" in shell_output
         assert not Path("resumed.bin.part").exists()
+
+
+@pytest.mark.parametrize("page", PYTHON_PAGES, ids=lambda page: page.name)
+def test_python_blocks_run(
+    page: Path,
+    server: RunningServer,
+    tutorial_files: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    blocks = [code for lang, code in code_blocks(page) if lang == "python"]
+    namespace: dict[str, object] = {"__name__": "__docs__"}
+    for index, text in enumerate(blocks):
+        code = text.replace(EXAMPLE, server.base_url + "tutorial-")
+        assert "example.com" not in code and "example.org" not in code
+        exec(compile(code, f"{page.name}[{index}]", "exec"), namespace)
+
+
+def test_every_python_block_runs_or_says_why() -> None:
+    """Every page with python code is run above, or each of its blocks is illustrative."""
+    run = set(PAGES) | set(PYTHON_PAGES)
+    for page in [ROOT / "README.md", *DOCS.rglob("*.md")]:
+        if page in run:
+            continue
+        left = [code for lang, code in code_blocks(page) if lang == "python"]
+        assert not left, f"{page.relative_to(ROOT)} has python blocks no test runs"
+    for page in (ROOT / "README.md", DOCS / "index.md"):
+        assert code_blocks(page), f"{page.name}: every block illustrative?"
 
 
 def test_every_tutorial_is_in_the_site_nav() -> None:

@@ -7,6 +7,7 @@ of the remote file, or an exception from ``RangeStreamError``'s tree says why no
 
 from ranges import Range
 
+from ._buffered import BufferedRangeFile, TextRangeFile
 from ._content import RangeContent
 from ._core.errors import (
     ContentEncodingError,
@@ -16,6 +17,7 @@ from ._core.errors import (
     InvalidRangeError,
     InvalidURLError,
     MultipartError,
+    NotFoundError,
     OverlapError,
     RangeNotSatisfiableError,
     RangeNotSupportedError,
@@ -56,6 +58,7 @@ __all__ = [
     "AsyncRangeStream",
     "BatchPolicy",
     "BlockCache",
+    "BufferedRangeFile",
     "BodyLimits",
     "ByteSource",
     "BytesSource",
@@ -70,6 +73,7 @@ __all__ = [
     "InvalidRangeError",
     "InvalidURLError",
     "MultipartError",
+    "NotFoundError",
     "OverlapError",
     "PruningLevel",
     "Range",
@@ -89,6 +93,7 @@ __all__ = [
     "RetriesExhaustedError",
     "RetryPolicy",
     "StreamClosedError",
+    "TextRangeFile",
     "__version__",
     "as_completed",
     "fetch_many",

@@ -21,7 +21,9 @@ import httpx
 from ._flows.batch import BatchPolicy
 from ._flows.body import RetryPolicy
 from ._net.clients import make_async_client
+from ._net.options import ClientOptions
 from ._state.item_queue import FetchResult, Item, ItemQueue, Progress, Runner
+from ._state.settings import resolve_client_options
 
 __all__ = ["AsCompleted", "FetchResult", "as_completed", "fetch_many"]
 
@@ -30,9 +32,9 @@ __all__ = ["AsCompleted", "FetchResult", "as_completed", "fetch_many"]
 _WINDOW = 1024
 
 
-def _client(concurrency: int) -> httpx.AsyncClient:
+def _client(concurrency: int, options: ClientOptions) -> httpx.AsyncClient:
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    return make_async_client(limits=limits)
+    return make_async_client(options, limits=limits)
 
 
 def _host_limit(concurrency: int, per_host: int | None) -> int | None:
@@ -71,8 +73,13 @@ class AsCompleted:
         progress: Progress | None,
         batch: BatchPolicy | None,
         retry: RetryPolicy | None,
+        client_options: ClientOptions | None = None,
+        settings: dict[str, Any] | None = None,
     ) -> None:
         self._host_limit = _host_limit(concurrency, per_host)
+        self._client_options = resolve_client_options(
+            client, client_options, settings or {}, "as_completed"
+        )
         self._items = items
         self._concurrency = concurrency
         self._client = client
@@ -88,8 +95,12 @@ class AsCompleted:
             raise RuntimeError("an as_completed batch can be entered only once")
         self._state = "running"
         self._owned = self._client is None
-        self._active = self._client if self._client is not None else _client(self._concurrency)
-        self._runner = Runner(self._active, self._batch, self._retry)
+        self._active = (
+            self._client
+            if self._client is not None
+            else _client(self._concurrency, self._client_options)
+        )
+        self._runner = Runner(self._active, self._batch, self._retry, self._client_options)
         window = max(_WINDOW, 4 * self._concurrency)
         self._queue = ItemQueue(self._runner, self._items, self._host_limit, window)
         count = len(self._items)
@@ -168,6 +179,8 @@ def as_completed(
     progress: Progress | None = None,
     batch: BatchPolicy | None = None,
     retry: RetryPolicy | None = None,
+    client_options: ClientOptions | None = None,
+    **settings: Any,
 ) -> AsCompleted:
     """Each item's ``FetchResult`` as it finishes, from an ``async with`` block (see
     ``AsCompleted``). Takes the arguments of ``fetch_many``; bad limits raise here."""
@@ -179,6 +192,8 @@ def as_completed(
         progress=progress,
         batch=batch,
         retry=retry,
+        client_options=client_options,
+        settings=settings,
     )
 
 
@@ -191,6 +206,8 @@ async def fetch_many(
     progress: Progress | None = None,
     batch: BatchPolicy | None = None,
     retry: RetryPolicy | None = None,
+    client_options: ClientOptions | None = None,
+    **settings: Any,
 ) -> list[FetchResult]:
     """Fetch the spans of many URLs concurrently; one result per input, in input order.
 
@@ -203,7 +220,9 @@ async def fetch_many(
     At most ``concurrency`` items run at once (on a client of ours, that many
     connections); with ``per_host``, at most that many per host (``host:port``), and an
     item of a busy host waits while later items of other hosts run. ``client`` is used
-    as given and left open; without one, the batch makes its own and closes it.
+    as given and left open; without one, the batch makes its own from
+    ``client_options`` or ``ClientOptions``' keywords (``headers=``, ``auth=``,
+    ``timeout=``, ...) and closes it.
     ``progress(done, total, result)`` is called as each item finishes.
 
     One item's failure is that item's ``error`` (a bad URL or span, an error status, a
@@ -220,6 +239,8 @@ async def fetch_many(
         progress=progress,
         batch=batch,
         retry=retry,
+        client_options=client_options,
+        **settings,
     )
     async with batch_results:
         async for result in batch_results:

@@ -37,7 +37,7 @@ class RangeStream(StreamCore[httpx.Client]):
     client_class = httpx.Client
 
     def _make_client(self) -> httpx.Client:
-        return make_client()
+        return make_client(self.client_options)
 
     def _run(self, flow: Flow[Any]) -> Any:
         return run_sync(self.client, flow)
@@ -124,7 +124,7 @@ class AsyncRangeStream(StreamCore[httpx.AsyncClient]):
     client_class = httpx.AsyncClient
 
     def _make_client(self) -> httpx.AsyncClient:
-        return make_async_client()
+        return make_async_client(self.client_options)
 
     async def _run(self, flow: Flow[Any]) -> Any:
         return await run_async(self.client, flow)

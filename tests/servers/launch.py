@@ -59,6 +59,7 @@ class AccessRecord:
     target: str
     status: int
     range: str | None
+    header: str | None = None  # X-Range-Streams-Test, where the server logs it
 
 
 @dataclass(frozen=True)
@@ -379,13 +380,16 @@ def _parse_tsv(line: str) -> AccessRecord | None:
     if len(parts) < 4:
         return None
     method, target, status, rng = parts[:4]
+    header = parts[4].strip() if len(parts) > 4 else None
+    if header in ("", "-"):
+        header = None
     rng = rng.strip()
     if rng in ("", "-"):
         rng = None
     elif len(rng) >= 2 and rng[0] == rng[-1] == '"':
         rng = rng[1:-1] or None
     try:
-        return AccessRecord(method, target, int(status), rng)
+        return AccessRecord(method, target, int(status), rng, header)
     except ValueError:
         return None
 
@@ -409,11 +413,12 @@ def _is_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
-def _nginx(extra_http: str = "", extra_location: str = "") -> Builder:
+def _nginx(extra_http: str = "", extra_location: str = "", log_header: bool = False) -> Builder:
     def build(work: Path, docroot: Path, port: int) -> Launch:
         for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
             (work / sub).mkdir()
         user = "user nobody nogroup;" if _is_root() else ""
+        header = "\\t$http_x_range_streams_test" if log_header else ""
         conf = f"""\
 {user}
 daemon off;
@@ -425,7 +430,7 @@ events {{ worker_connections 256; }}
 http {{
     include /etc/nginx/mime.types;
     default_type application/octet-stream;
-    log_format rs "$request_method\\t$request_uri\\t$status\\t$http_range";
+    log_format rs "$request_method\\t$request_uri\\t$status\\t$http_range{header}";
     access_log {work}/access.log rs;
     client_body_temp_path {work}/client_body;
     proxy_temp_path {work}/proxy;
@@ -734,8 +739,19 @@ SPECS: tuple[ServerSpec, ...] = (
 )
 
 
+# Servers for particular tests, outside the conformance matrix (any_server).
+EXTRA_SPECS: tuple[ServerSpec, ...] = (
+    _deb(
+        "nginx",
+        "autoindex",
+        _nginx(extra_location="autoindex on;", log_header=True),
+        description="nginx with directory listings, logging X-Range-Streams-Test",
+    ),
+)
+
+
 def get_spec(name: str, variant: str = "default") -> ServerSpec:
-    for spec in SPECS:
+    for spec in SPECS + EXTRA_SPECS:
         if spec.name == name and spec.variant == variant:
             return spec
         if spec.id == name and variant == "default":

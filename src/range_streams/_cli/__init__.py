@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 from .. import __version__
 from ._commands import cat, extract_command, info, ls, serve
-from ._common import Console, ExitCode, TraceLog, exit_code_for, message_for
+from ._common import Console, ExitCode, TraceLog, client_options, exit_code_for, message_for
 from ._demo import demo
 from ._get import get, parse_size
 
@@ -42,6 +42,41 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         default=argparse.SUPPRESS,
         help="print every HTTP request to stderr (method, Range, status, Content-Range, bytes)",
+    )
+    requests = common.add_argument_group("request options (as curl spells them)")
+    requests.add_argument(
+        "-H",
+        "--header",
+        action="append",
+        default=argparse.SUPPRESS,
+        metavar="'NAME: VALUE'",
+        help="send this header with every request (repeatable)",
+    )
+    requests.add_argument(
+        "-u", "--user", default=argparse.SUPPRESS, metavar="USER:PASSWORD", help="Basic auth"
+    )
+    requests.add_argument(
+        "--timeout",
+        type=float,
+        default=argparse.SUPPRESS,
+        metavar="SECONDS",
+        help="give up on a connection or a read after this long (default 30, connect 10)",
+    )
+    requests.add_argument(
+        "-k",
+        "--insecure",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="do not verify the server's TLS certificate",
+    )
+    requests.add_argument(
+        "--cacert", default=argparse.SUPPRESS, metavar="FILE", help="CA bundle to verify with"
+    )
+    requests.add_argument(
+        "--no-redirects",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="treat a redirect as an error instead of following it",
     )
     parser = argparse.ArgumentParser(
         prog="range-streams",
@@ -117,6 +152,7 @@ def execute(argv: Sequence[str], console: Console, trace: TraceLog | None = None
         trace = TraceLog(console.err if getattr(args, "trace", False) else None)
     handler: Handler = args.handler
     try:
+        args.client_options = client_options(args)
         return handler(args, console, trace)
     except BrokenPipeError:
         _silence_stdout(console)  # `| head` closed the pipe: stop quietly, like cat does

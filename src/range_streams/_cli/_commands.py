@@ -15,6 +15,7 @@ from .._core.errors import RangeNotSupportedError, RangeStreamError
 from .._flows.batch import BatchPolicy
 from .._serve import ServedRequest, serve_directory
 from .._state.file_core import FileOptions
+from .._state.settings import remote_options
 from ..codecs.zip import ZIP_TAIL_PROBE
 from ..file import RangeFile
 from ._archive import LS_SCHEMA_VERSION, Archive, detect
@@ -77,8 +78,11 @@ def _yes_no(value: bool | None) -> str:
 
 
 def info(args: argparse.Namespace, console: Console, trace: TraceLog) -> int:
-    options = FileOptions(tail_probe=1, batch=BatchPolicy(max_gap=0))
-    with make_client(trace) as client, RangeFile(args.url, client, options) as file:
+    options = FileOptions(tail_probe=1, batch=BatchPolicy(max_gap=0), require_ranges=True)
+    with (
+        make_client(trace, options=args.client_options) as client,
+        _file(args, client, options) as file,
+    ):
         report = probe(file, trace)
     if args.json:
         _dump(console, {"schema_version": 1, **report})
@@ -102,10 +106,16 @@ def info(args: argparse.Namespace, console: Console, trace: TraceLog) -> int:
 
 
 # -- ls ------------------------------------------------------------------------------------
-def _open_archive(url: str, client: Any) -> tuple[RangeFile, Archive]:
+def _file(args: argparse.Namespace, client: Any, options: FileOptions | None = None) -> RangeFile:
+    """The file at ``args.url`` on the command's client, which was made from the
+    command line's request options (the flows obey their redirect rules themselves)."""
+    return RangeFile(args.url, client, options, client_options=remote_options(args.client_options))
+
+
+def _open_archive(args: argparse.Namespace, client: Any) -> tuple[RangeFile, Archive]:
     # The tail read that finds a zip's directory is the zip reader's whole budget when the
     # directory fits: make it the one suffix read that also learns the size.
-    file = RangeFile(url, client, FileOptions(tail_probe=ZIP_TAIL_PROBE))
+    file = _file(args, client, FileOptions(tail_probe=ZIP_TAIL_PROBE, require_ranges=True))
     try:
         return file, detect(file)
     except BaseException:
@@ -114,8 +124,8 @@ def _open_archive(url: str, client: Any) -> tuple[RangeFile, Archive]:
 
 
 def ls(args: argparse.Namespace, console: Console, trace: TraceLog) -> int:
-    with make_client(trace) as client:
-        file, archive = _open_archive(args.url, client)
+    with make_client(trace, options=args.client_options) as client:
+        file, archive = _open_archive(args, client)
         with file:
             members = archive.members()
             image = archive.image()
@@ -152,8 +162,8 @@ def ls(args: argparse.Namespace, console: Console, trace: TraceLog) -> int:
 # -- extract -------------------------------------------------------------------------------
 def extract_command(args: argparse.Namespace, console: Console, trace: TraceLog) -> int:
     root = Path(args.output)
-    with make_client(trace) as client:
-        file, archive = _open_archive(args.url, client)
+    with make_client(trace, options=args.client_options) as client:
+        file, archive = _open_archive(args, client)
         with file:
             extract(archive, args.members, root, console)
     return 0
@@ -174,7 +184,12 @@ def parse_slice(text: str) -> tuple[int | None, int | None]:
 def cat(args: argparse.Namespace, console: Console, trace: TraceLog) -> int:
     start, stop = parse_slice(args.range) if args.range else (None, None)
     out = console.out_bytes
-    with make_client(trace) as client, RangeFile(args.url, client) as file:
+    # A server without ranges is exit code 5 here, not a whole download behind a slice.
+    options = FileOptions(require_ranges=True)
+    with (
+        make_client(trace, options=args.client_options) as client,
+        _file(args, client, options) as file,
+    ):
         if (start or 0) < 0 or (stop is not None and stop < 0):
             # One suffix read learns the size and keeps the file's last 64 KiB: a short
             # tail such as -22: is served from it with no second request.

@@ -21,7 +21,8 @@ from .._core.errors import (
     RangeStreamError,
     RetriesExhaustedError,
 )
-from .._net.clients import DEFAULT_TIMEOUT, make_transport
+from .._net.clients import make_client as make_library_client
+from .._net.options import ClientOptions
 from ..codecs import MemberNotFoundError
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "UsageError",
     "exit_code_for",
     "make_client",
+    "client_options",
     "message_for",
     "sigterm_as_interrupt",
 ]
@@ -154,13 +156,43 @@ class TraceLog:
             return self.records[-1] if self.records else None
 
 
-def make_client(trace: TraceLog, connections: int = 10) -> httpx.Client:
-    """The client every command passes in: range-streams' defaults plus the trace hook."""
-    # The library's transport: immune to nginx's sendfile/tcp_nopush 40 ms stall.
-    transport = make_transport(httpx.Limits(max_connections=max(connections, 10)))
-    return httpx.Client(
-        transport=transport, timeout=DEFAULT_TIMEOUT, event_hooks={"response": [trace]}
-    )
+def make_client(
+    trace: TraceLog, connections: int = 10, options: ClientOptions | None = None
+) -> httpx.Client:
+    """The client every command passes in: the library's own (immune to nginx's
+    sendfile/tcp_nopush 40 ms stall), built from the command line's request options
+    (``-H``, ``--user``, ``--timeout``, ...), plus the trace hook."""
+    limits = httpx.Limits(max_connections=max(connections, 10))
+    client = make_library_client(options, limits=limits)
+    client.event_hooks = {"response": [trace]}
+    return client
+
+
+def client_options(args: Any) -> ClientOptions:
+    """The request options given on the command line."""
+    headers: dict[str, str] = {}
+    for line in getattr(args, "header", None) or []:
+        name, colon, value = line.partition(":")
+        if not colon or not name.strip() or name != name.strip():
+            raise UsageError(f"-H takes 'Name: value', not {line!r}")
+        headers[name] = value.strip()
+    auth = None
+    user = getattr(args, "user", None)
+    if user is not None:
+        name, colon, password = user.partition(":")
+        if not colon:
+            raise UsageError(f"--user takes USER:PASSWORD, not {user!r}")
+        auth = (name, password)
+    settings: dict[str, Any] = {"headers": headers, "auth": auth}
+    if getattr(args, "timeout", None) is not None:
+        settings["timeout"] = args.timeout
+    if getattr(args, "insecure", False):
+        settings["verify"] = False
+    elif getattr(args, "cacert", None) is not None:
+        settings["verify"] = args.cacert
+    if getattr(args, "no_redirects", False):
+        settings["follow_redirects"] = False
+    return ClientOptions(**settings)
 
 
 # Most specific first: HTTPStatusError is both ours and httpx's; RetriesExhaustedError is

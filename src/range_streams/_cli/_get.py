@@ -8,6 +8,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 from .._state.download import download
+from .._state.settings import remote_options
 from ._common import Console, TraceLog, UsageError, make_client, sigterm_as_interrupt
 from ._progress import progress_bar
 
@@ -37,7 +38,10 @@ def get(args: argparse.Namespace, console: Console, trace: TraceLog) -> int:
         target = target / _default_target(args.url)
     bar = progress_bar(console.err, target.name, enabled=args.progress)
     try:
-        with sigterm_as_interrupt(), make_client(trace, args.connections) as client:
+        with (
+            sigterm_as_interrupt(),
+            make_client(trace, args.connections, args.client_options) as client,
+        ):
             result = download(
                 args.url,
                 target,
@@ -48,6 +52,7 @@ def get(args: argparse.Namespace, console: Console, trace: TraceLog) -> int:
                 on_start=bar.start,
                 on_restart=lambda why: console.warn(f"starting over: {why}"),
                 rate_limit=args.limit_rate,
+                client_options=remote_options(args.client_options),
             )
     finally:
         bar.close()

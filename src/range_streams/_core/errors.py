@@ -15,7 +15,8 @@ through unchanged unless the retry budget turned them into ``RetriesExhaustedErr
     ├── StreamClosedError (ValueError) ........ I/O on a closed stream or file
     └── RangeResponseError .................... the server's answer cannot be trusted
         ├── HTTPStatusError (httpx.HTTPStatusError)  4xx / 5xx (except the ones below)
-        │   └── RangeNotSatisfiableError ...... 416
+        │   ├── RangeNotSatisfiableError ...... 416
+        │   └── NotFoundError (FileNotFoundError)  404 / 410: no such file
         ├── RangeNotSupportedError ............ 200 (the whole file) to a ranged request
         ├── RedirectError ..................... a redirect not followed: malformed or
         │                                       non-http(s) Location, too many hops, or
@@ -44,6 +45,7 @@ __all__ = [
     "InvalidRangeError",
     "InvalidURLError",
     "MultipartError",
+    "NotFoundError",
     "OverlapError",
     "RangeNotSatisfiableError",
     "RangeNotSupportedError",
@@ -91,9 +93,37 @@ class HTTPStatusError(RangeResponseError, httpx.HTTPStatusError):
         httpx.HTTPStatusError.__init__(self, message, request=request, response=response)
         self.url = str(request.url)
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Pickled (Dask ships a worker's errors home) with the request's method and URL
+        # only: its headers may hold credentials, which a pickle must not carry.
+        request = httpx.Request(self.request.method, self.request.url)
+        response = httpx.Response(
+            self.response.status_code, headers=self.response.headers, request=request
+        )
+        return (_rebuild_status_error, (type(self), str(self.args[0]), request, response))
+
+
+def _rebuild_status_error(
+    kind: type[HTTPStatusError], message: str, request: httpx.Request, response: httpx.Response
+) -> HTTPStatusError:
+    return kind(message, request=request, response=response)
+
 
 class RangeNotSatisfiableError(HTTPStatusError):
     """416: the range starts at or past the end of the file."""
+
+
+class NotFoundError(HTTPStatusError, FileNotFoundError):
+    """404 or 410: there is no file at the URL. Also a ``FileNotFoundError``, so code
+    written for files (``except FileNotFoundError``, fsspec's ``exists``, a mapper's
+    ``KeyError``, zarr's probing for metadata) treats a missing URL as a missing file."""
+
+    def __init__(self, message: str, *, request: httpx.Request, response: httpx.Response) -> None:
+        super().__init__(message, request=request, response=response)
+        self.filename = self.url
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 class RangeNotSupportedError(RangeResponseError):

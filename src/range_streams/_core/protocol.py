@@ -38,6 +38,7 @@ __all__ = [
     "is_redirect",
     "length_from_unsatisfied",
     "request_headers",
+    "whole_body_length",
 ]
 
 SUFFIX_REFUSALS = frozenset({400, 416, 500, 501})
@@ -239,6 +240,17 @@ def accept_whole(
     start, stop = resolve_span(span, total)
     remote.pin(total, headers)
     return Accepted(start, stop, total)
+
+
+def whole_body_length(headers: Mapping[str, str], remote: RemoteState) -> int | None:
+    """Check a 200 answer to a plain GET of the whole file: not encoded, and as long as
+    any length already pinned. Its declared length (None: count the body to its end)."""
+    url = remote.url
+    check_encoding(headers, url)
+    declared = _declared_length(headers, url)
+    if declared is not None:
+        _check_total(remote, declared, url)
+    return declared
 
 
 def _check_total(remote: RemoteState, total: int, url: str) -> None:

@@ -11,6 +11,7 @@ import httpx
 
 from .._core.errors import (
     HTTPStatusError,
+    NotFoundError,
     RangeNotSatisfiableError,
     RangeResponseError,
     RedirectError,
@@ -184,6 +185,8 @@ def status_error(wire: Wire, remote: RemoteState, what: str) -> RangeResponseErr
         if total is not None:
             message += f" (the file has {total} bytes)"
         return RangeNotSatisfiableError(message, request=response.request, response=response)
+    if status in (404, 410):
+        return NotFoundError(message, request=response.request, response=response)
     return HTTPStatusError(message, request=response.request, response=response)
 
 

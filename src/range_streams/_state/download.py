@@ -39,7 +39,9 @@ from .._core.spans import Span
 from .._core.urls import check_url
 from .._flows.body import Body, BodyLimits, RetryPolicy
 from .._flows.requests import learn_length, send
+from .._net.options import ClientOptions
 from .._runtime.drivers import run_sync
+from .settings import configure_remote
 
 __all__ = [
     "CHUNK",
@@ -340,6 +342,7 @@ def download(
     on_restart: Callable[[str], None] | None = None,
     rate_limit: float | None = None,
     retry: RetryPolicy | None = None,
+    client_options: ClientOptions | None = None,
 ) -> DownloadResult:
     """Download ``url`` to ``target`` over ``connections`` range requests at a time,
     resuming a partial download of the same version if ``TARGET.part.json`` records one.
@@ -354,6 +357,8 @@ def download(
     target = Path(target)
     part_path, state_path = part_paths(target)
     remote = RemoteState(check_url(url))
+    if client_options is not None:  # its redirect and credential rules
+        configure_remote(remote, client_options)
     size = run_sync(client, learn_length(remote))
     if remote.ranges_ignored:
         return _download_whole(remote, target, client, progress, on_start, on_restart, rate_limit)

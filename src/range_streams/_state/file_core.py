@@ -4,6 +4,11 @@ A read is served, cheapest first, from: the span cache (the tail probe, strategy
 blocks); the one streaming ``Body`` when it covers the position (history behind it, or
 a short skip ahead on the wire); else a new request planned by the read strategy.
 
+A server that ignores ``Range`` (a 200 with the whole file where a range was asked for)
+is read from once, whole (``WholeFile``: size-checked, in memory up to ``cache_bytes``
+and in a temporary file past that), unless ``require_ranges`` asks for the
+``RangeNotSupportedError`` instead.
+
 Size is learned lazily. An end-relative seek, the way ``zipfile`` starts, learns it with
 a suffix read sized to hold the end-of-central-directory record, the ZIP64 locator and
 a typical central directory (``tail_probe``), so listing a zip costs one request when
@@ -16,7 +21,12 @@ import io
 import logging
 from collections.abc import Sequence
 
-from .._core.errors import InvalidRangeError, RangeNotSatisfiableError, StreamClosedError
+from .._core.errors import (
+    InvalidRangeError,
+    RangeNotSatisfiableError,
+    RangeNotSupportedError,
+    StreamClosedError,
+)
 from .._core.protocol import RemoteState
 from .._core.span_cache import SpanCache
 from .._core.spans import Span, coerce_span, resolve_span
@@ -26,8 +36,9 @@ from .._flows.batch import BatchPolicy, read_ranges
 from .._flows.body import Body, BodyLimits, RetryPolicy
 from .._flows.commands import Discard, Flow, Join, Spawn, Spawned
 from .._flows.requests import learn_length, open_span
+from .whole_file import WholeFile
 
-__all__ = ["FileCore", "FileOptions"]
+__all__ = ["FILE_SETTINGS", "FileCore", "FileOptions"]
 
 logger = logging.getLogger("range_streams")
 
@@ -51,6 +62,9 @@ class _Pieces:
     def join(self) -> bytes:
         return self.pieces[0] if len(self.pieces) == 1 else b"".join(self.pieces)
 
+    def reset(self) -> None:
+        self.pieces.clear()
+
 
 class _Into:
     """A read's bytes, written into a caller's buffer as they are served."""
@@ -69,6 +83,9 @@ class _Into:
         self.filled += count
         return count
 
+    def reset(self) -> None:
+        self.filled = 0
+
 
 class FileOptions:
     """Knobs of a remote file; every one has a default that suits most uses."""
@@ -82,6 +99,7 @@ class FileOptions:
         retry: RetryPolicy | None = None,
         limits: BodyLimits | None = None,
         batch: BatchPolicy | None = None,
+        require_ranges: bool = False,
     ) -> None:
         self.strategy: ReadStrategy = strategy if strategy is not None else Adaptive()
         self.cache_bytes = cache_bytes
@@ -89,6 +107,22 @@ class FileOptions:
         self.retry = retry or RetryPolicy()
         self.limits = limits or BodyLimits()
         self.batch = batch or BatchPolicy()
+        # True: a server that ignores Range raises RangeNotSupportedError instead of
+        # having the file read whole (which ``cache_bytes`` bounds in memory).
+        self.require_ranges = require_ranges
+
+
+FILE_SETTINGS = frozenset(
+    {
+        "strategy",
+        "cache_bytes",
+        "tail_probe",
+        "retry",
+        "limits",
+        "batch",
+        "require_ranges",
+    }
+)  # FileOptions' keywords
 
 
 class FileCore:
@@ -106,6 +140,7 @@ class FileCore:
         self._last_end: int | None = None
         self._advised: tuple[int, int] | None = None
         self._ahead: tuple[Span, Spawned] | None = None  # the next window, requested early
+        self._whole: WholeFile | None = None  # the file, when the server ignores Range
 
     def _check(self) -> None:
         if self.closed:
@@ -113,16 +148,25 @@ class FileCore:
 
     def size(self) -> Flow[int]:
         self._check()
-        return (yield from learn_length(self.remote))
+        try:
+            return (yield from learn_length(self.remote))
+        except RangeNotSupportedError as refused:
+            yield from self._take_whole(refused)  # a 200 that did not say the file's length
+        assert self.remote.total is not None
+        return self.remote.total
 
     def probe_tail(self, length: int | None = None) -> Flow[int]:
         """Learn the size with one suffix read whose bytes are kept for end-relative reads."""
         self._check()
         if self.remote.total is None:
             body = self._new_body(Span(-(length or self.options.tail_probe), None))
-            data = yield from body.read_all()
-            assert body.start is not None
-            self.cache.put(body.start, data)
+            try:
+                data = yield from body.read_all()
+            except RangeNotSupportedError as refused:
+                yield from self._take_whole(refused)
+            else:
+                assert body.start is not None
+                self.cache.put(body.start, data)
         assert self.remote.total is not None
         return self.remote.total
 
@@ -148,6 +192,10 @@ class FileCore:
         self._check()
         position = self.position
         total = self.remote.total
+        if (size is None or size < 0) and total is None and self._whole is None:
+            data = yield from self._read_rest(position)
+            self.position = position + len(data)
+            return data
         if size is None or size < 0:
             total = yield from self.size()
             size = total - position
@@ -158,6 +206,23 @@ class FileCore:
         data = yield from self._read_at(position, size)
         self.position = position + len(data)
         return data
+
+    def _read_rest(self, position: int) -> Flow[bytes]:
+        """All the rest while the length is unknown: one open-ended request
+        (``bytes=N-``), whose answer tells the length, rather than a probe first."""
+        if self._body is not None:
+            yield from self._body.release(self._drain_limit())
+            self._body = None
+        try:
+            return (yield from self._new_body(Span(position, None)).read_all())
+        except RangeNotSatisfiableError:
+            if self.remote.total is not None and position >= self.remote.total:
+                return b""  # at or past the end
+            raise
+        except RangeNotSupportedError as refused:
+            yield from self._take_whole(refused)
+        assert self._whole is not None
+        return self._whole.read(position, self._whole.size)
 
     def read_at(self, start: int, stop: int) -> Flow[bytes]:
         """Exactly ``[start, stop)``, without moving the position."""
@@ -196,11 +261,20 @@ class FileCore:
             else:
                 assert coerced.stop is not None
                 resolved.append((coerced.start, coerced.stop))
-        return (
-            yield from read_ranges(
-                self.remote, resolved, self.options.batch, self.options.retry, self.options.limits
-            )
-        )
+        if self._whole is None:
+            try:
+                return (
+                    yield from read_ranges(
+                        self.remote,
+                        resolved,
+                        self.options.batch,
+                        self.options.retry,
+                        self.options.limits,
+                    )
+                )
+            except RangeNotSupportedError as refused:
+                yield from self._take_whole(refused)
+        return [self._whole_read_at(start, stop) for start, stop in resolved]
 
     def _read_at(self, position: int, size: int) -> Flow[bytes]:
         pieces = _Pieces()
@@ -224,6 +298,46 @@ class FileCore:
     def _serve(self, position: int, size: int, sink: _Pieces | _Into) -> Flow[int]:
         """``[position, position + size)`` into ``sink``, cheapest source first; the
         count served (fewer only at the end of the file)."""
+        if self._whole is None:
+            try:
+                return (yield from self._serve_ranged(position, size, sink))
+            except RangeNotSupportedError as refused:
+                yield from self._take_whole(refused)
+                sink.reset()
+        assert self._whole is not None
+        got = sink.put(self._whole.read(position, size))
+        self._last_end = position + got
+        return got
+
+    def _take_whole(self, refused: RangeNotSupportedError) -> Flow[None]:
+        """The server ignores Range: read the file whole, once; every read is served from
+        it from now on. Unless ``require_ranges``, which keeps the error."""
+        if self.options.require_ranges or self._whole is not None:
+            raise refused
+        logger.info("%s ignores range requests: reading it whole", self.url)
+        if self._ahead is not None:
+            yield Discard(self._ahead[1], wait=True)
+            self._ahead = None
+        if self._body is not None:
+            yield from self._body.close()
+            self._body = None
+        whole = WholeFile(self.options.cache_bytes)
+        try:
+            yield from whole.load(self.remote, self.options.retry)
+        except Exception:
+            whole.close()
+            raise
+        self._whole = whole
+        self.cache.clear()
+
+    def _whole_read_at(self, start: int, stop: int) -> bytes:
+        assert self._whole is not None
+        data = self._whole.read(start, stop - start)
+        if len(data) != stop - start:
+            raise InvalidRangeError(f"[{start}, {stop}) reaches past the end of {self.url}")
+        return data
+
+    def _serve_ranged(self, position: int, size: int, sink: _Pieces | _Into) -> Flow[int]:
         got = 0
         sequential = self._continues(position)
         while got < size:
@@ -388,6 +502,8 @@ class FileCore:
             return
         self.closed = True
         self.cache.clear()
+        if self._whole is not None:
+            self._whole.close()
         if self._ahead is not None:
             yield Discard(self._ahead[1], wait=True)
             self._ahead = None

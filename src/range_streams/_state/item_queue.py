@@ -18,7 +18,9 @@ from .._core.spans import coerce_span
 from .._core.urls import check_url, parse_url
 from .._flows.batch import BatchPolicy, read_spans
 from .._flows.body import BodyLimits, RetryPolicy
+from .._net.options import ClientOptions
 from .._runtime.drivers import Primed, prime, run_async
+from .settings import configure_remote
 
 __all__ = ["Entry", "FetchResult", "Item", "ItemQueue", "Progress", "Runner"]
 
@@ -78,10 +80,17 @@ class Entry:
 
 
 class Runner:
-    def __init__(self, client: httpx.AsyncClient, batch: BatchPolicy, retry: RetryPolicy) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        batch: BatchPolicy,
+        retry: RetryPolicy,
+        options: ClientOptions | None = None,
+    ) -> None:
         self.client = client
         self.batch = batch
         self.retry = retry
+        self.options = options if options is not None else ClientOptions()
 
     def start(self, entry: Entry) -> None:
         """Make ``entry`` ready to run, with no I/O: its flow primed and its first
@@ -90,7 +99,7 @@ class Runner:
         if entry.result.error is not None:
             return
         try:
-            remote = RemoteState(entry.url)
+            remote = configure_remote(RemoteState(entry.url), self.options)
             spans = [coerce_span(span) for span in entry.spans]
             flow = read_spans(remote, spans, self.batch, self.retry, BodyLimits())
             entry.primed, entry.remote = prime(self.client, flow), remote

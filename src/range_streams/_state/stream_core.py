@@ -20,7 +20,9 @@ from .._core.urls import check_url
 from .._flows.body import Body, BodyLimits, RetryPolicy
 from .._flows.commands import Flow
 from .._flows.requests import learn_length
+from .._net.options import ClientOptions
 from .response import RangeResponseBase
+from .settings import configure_remote, resolve_client_options
 
 __all__ = ["StreamCore"]
 
@@ -58,13 +60,21 @@ class StreamCore(Generic[ClientT]):
         *,
         retry: RetryPolicy | None = None,
         limits: BodyLimits | None = None,
+        client_options: ClientOptions | None = None,
+        **settings: Any,
     ) -> None:
         if client is not None and not isinstance(client, self.client_class):
             raise TypeError(
                 f"{type(self).__name__} needs an {self.client_class.__module__}."
                 f"{self.client_class.__name__}, not {type(client).__name__}"
             )
-        self.remote = RemoteState(check_url(url), chunk_size=chunk_size)
+        # Request options (headers=, auth=, ... or one ClientOptions): see _state.settings.
+        self.client_options = resolve_client_options(
+            client, client_options, settings, type(self).__name__
+        )
+        self.remote = configure_remote(
+            RemoteState(check_url(url), chunk_size=chunk_size), self.client_options
+        )
         self.url = self.remote.url  # without any userinfo, which went into remote
         self.pruning_level = coerce_level(pruning_level)
         self.single_request = single_request
