@@ -6,3 +6,13 @@ from ._member import ZipMemberReader
 from ._reader import ZipReader
 
 __all__ = ["ZIP_TAIL_PROBE", "ZipInfo", "ZipMemberReader", "ZipReader"]
+
+
+def __getattr__(name: str) -> object:
+    # range-streams 1.x's import path ``range_streams.codecs.zip.ZipStream``; imported
+    # late, as the stream classes import this package.
+    if name == "ZipStream":
+        from .. import _streams  # noqa: PLC0415
+
+        return _streams.ZipStream
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from ranges import Range
 
 __all__ = ["ZipInfo"]
 
@@ -17,7 +19,11 @@ class ZipInfo:
     Field names follow ``zipfile.ZipInfo`` so code written against the standard library
     reads the same. ``header_offset`` is absolute in the source (corrected for any bytes
     prepended to the archive); ``extra`` is the central directory's extra field, which
-    may differ from the local header's.
+    may differ from the local header's. ``data_offset`` is where the compressed data
+    starts, known only from the local header: ``ZipStream.zipped_files`` fills it in.
+
+    range-streams 1.x's ``ZippedFileInfo`` names are aliases here (``compressed_size``,
+    ``uncompressed_size``, ``filename_length``, ``comment_length``, ``file_range``...).
     """
 
     filename: str
@@ -36,6 +42,7 @@ class ZipInfo:
     CRC: int
     compress_size: int
     file_size: int
+    data_offset: int | None = field(default=None, compare=False)
 
     def is_dir(self) -> bool:
         """Whether the member is a directory (its name ends with a slash)."""
@@ -49,3 +56,49 @@ class ZipInfo:
     def has_data_descriptor(self) -> bool:
         """Sizes and CRC follow the data (streamed writers); the directory has them too."""
         return bool(self.flag_bits & _DATA_DESCRIPTOR_FLAG)
+
+    # ---- range-streams 1.x's ZippedFileInfo names ---------------------------------------
+
+    @property
+    def compressed_size(self) -> int:
+        return self.compress_size
+
+    @property
+    def uncompressed_size(self) -> int:
+        return self.file_size
+
+    @property
+    def filename_length(self) -> int:
+        """The stored name's length in bytes."""
+        return len(self.raw_filename)
+
+    @property
+    def comment_length(self) -> int:
+        return len(self.comment)
+
+    @property
+    def extra_field_length(self) -> int:
+        """The central directory's extra field length (the local one may differ)."""
+        return len(self.extra)
+
+    @property
+    def local_header_offset(self) -> int:
+        return self.header_offset
+
+    @property
+    def flags(self) -> int:
+        return self.flag_bits
+
+    @property
+    def signature(self) -> bytes:
+        return b"PK\x01\x02"
+
+    @property
+    def file_range(self) -> Range:
+        """Where the member's compressed data lies in the archive, ``[start, end)``."""
+        if self.data_offset is None:
+            raise ValueError(
+                f"{self.filename!r}: where its data starts is in its local header, not read"
+                " yet; ZipStream.zipped_files and ZipReader.data_spans() read it"
+            )
+        return Range(self.data_offset, self.data_offset + self.compress_size)
