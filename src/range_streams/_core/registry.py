@@ -184,10 +184,6 @@ class Registry(Generic[V]):
             index += 1
         return found
 
-    def last(self) -> Entry[V] | None:
-        """The entry with the highest key, if any."""
-        return self._entries[-1] if self._entries else None
-
     def containing(self, position: int) -> Entry[V] | None:
         index = bisect.bisect_right(self._starts, position) - 1
         if index >= 0 and position < self._entries[index].key_stop:

@@ -80,6 +80,7 @@ class RangeResponseBase:
         self._window = window  # None: the body's own span
         self._cursor = 0
         self._closed = False
+        self._seq = 0  # set by the stream when it registers this range
 
     def __repr__(self) -> str:
         # range-streams 1.x's format: name (if any), range, file name and host.

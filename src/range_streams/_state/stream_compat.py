@@ -208,8 +208,8 @@ class StreamCompat(StreamCore[httpx.Client]):
             raise ValueError(f"the response reads {Range(*value.window)}, not {rng}")
         self._adopt_version(value.body.remote)
         self._run(self._flush())
-        self._run(self._apply(self._plan(rng.start, rng.end)))
-        self._registry.add(rng.start, rng.end, value)
+        self._run(self._apply(self._plan(rng.start, rng.end), fallback=not activate))
+        self._register(rng.start, rng.end, value)
         self._version += 1
         if activate:
             self._activate(value)
@@ -257,11 +257,10 @@ class StreamCompat(StreamCore[httpx.Client]):
 
     def burn_range(self, overlapped_ext_rng: Range) -> None:
         """Close and forget the range whose unread window is ``overlapped_ext_rng``; the
-        range with the highest start becomes the active one (None if none is left)."""
+        most recently registered range becomes the active one (None if none is left)."""
         key = self.ext2int(overlapped_ext_rng)
-        self._run(self._apply([Burn(key.start)]))
-        last = self._registry.last()
-        self._activate(None if last is None else last.value)
+        self._run(self._apply([Burn(key.start)], fallback=False))
+        self._activate(self._most_recent())
 
     # ---- requests ---------------------------------------------------------------------
 

@@ -15,7 +15,15 @@ from ranges import Range, RangeDict
 
 from .._core.errors import InvalidRangeError, RangeResponseError, StreamClosedError
 from .._core.protocol import RemoteState
-from .._core.registry import PruningLevel, Registry, Rekey, Replant, Trim, plan_overlap
+from .._core.registry import (
+    Entry,
+    PruningLevel,
+    Registry,
+    Rekey,
+    Replant,
+    Trim,
+    plan_overlap,
+)
 from .._core.spans import Span, coerce_span
 from .._core.urls import check_url
 from .._flows.body import Body, BodyLimits, RetryPolicy
@@ -75,6 +83,7 @@ class StreamCore(Generic[ClientT]):
         self._closed = False
         self._internal_cache: tuple[int, RangeDict] | None = None
         self._version = 0
+        self._registrations = 0
         span = coerce_span(byte_range if byte_range is not None else (0, 0))
         self._initial: tuple[Span, str] | None = None if _is_empty(span) else (span, "")
         # Run once, after the constructor's range is sent, by the first use of the
@@ -133,11 +142,15 @@ class StreamCore(Generic[ClientT]):
     def _windows(self) -> list[Range]:
         return [Range(*e.value.window) for e in self._registry if not e.value.is_consumed()]
 
+    def _in_registration_order(self) -> list[Entry[RangeResponseBase]]:
+        return sorted(self._registry, key=lambda e: e.value._seq)
+
     def _external(self) -> RangeDict:
+        """The unread windows, iterated in registration order (as 1.x's RangeDict was)."""
         return RangeDict(
             [
                 (Range(*e.value.window), e.value)
-                for e in self._registry
+                for e in self._in_registration_order()
                 if not e.value.is_consumed()
             ],
             identity=True,
@@ -145,7 +158,9 @@ class StreamCore(Generic[ClientT]):
 
     def _internal(self) -> RangeDict:
         if self._internal_cache is None or self._internal_cache[0] != self._version:
-            items = [(Range(e.key_start, e.key_stop), e.value) for e in self._registry]
+            items = [
+                (Range(e.key_start, e.key_stop), e.value) for e in self._in_registration_order()
+            ]
             self._internal_cache = (self._version, RangeDict(items, identity=True))
         return self._internal_cache[1]
 
@@ -230,8 +245,8 @@ class StreamCore(Generic[ClientT]):
             except Exception:
                 yield from response._close()
                 raise
-        yield from self._apply(plan)
-        self._registry.add(response.start, response.stop, response)
+        yield from self._apply(plan, fallback=not activate)
+        self._register(response.start, response.stop, response)
         self._version += 1
         if activate:
             self._activate(response)
@@ -245,7 +260,7 @@ class StreamCore(Generic[ClientT]):
         plan = self._plan(start, stop)
         response = self._new_response(Span(start, stop), name)
         yield from self._apply(plan)
-        self._registry.add(start, stop, response)
+        self._register(start, stop, response)
         self._version += 1
         return response
 
@@ -274,7 +289,23 @@ class StreamCore(Generic[ClientT]):
             windows.append((entry.key_start, entry.key_stop, w_start, w_stop))
         return plan_overlap(windows, start, stop, self.pruning_level)
 
-    def _apply(self, plan: list[Any]) -> Flow[None]:
+    def _register(self, start: int, stop: int, response: RangeResponseBase) -> None:
+        """Add an entry; ``_seq`` keeps the order of registration, which 1.x's RangeDicts
+        (``ranges``, ``_ranges``) iterated in."""
+        self._registrations += 1
+        response._seq = self._registrations
+        self._registry.add(start, stop, response)
+
+    def _most_recent(self) -> RangeResponseBase | None:
+        """The range registered last (1.x's "most recent range"): ``O(n)``, used only
+        when an overlap burns the active range and nothing else will replace it."""
+        entries = list(self._registry)
+        return max(entries, key=lambda e: e.value._seq).value if entries else None
+
+    def _apply(self, plan: list[Any], fallback: bool = True) -> Flow[None]:
+        """Carry out an overlap plan. If it burns the active range, the most recently
+        registered one becomes active (unless ``fallback`` is False: the caller is about
+        to activate another)."""
         replants: list[Replant] = []
         for action in plan:
             if isinstance(action, Rekey):
@@ -294,12 +325,11 @@ class StreamCore(Generic[ClientT]):
         for action in replants:
             # Sent lazily, when first read: the caller did not ask for these bytes now.
             response = self._new_response(Span(action.start, action.stop), "")
-            self._registry.add(action.start, action.stop, response)
+            self._register(action.start, action.stop, response)
         if plan:
             self._version += 1
-            last = self._registry.last()
-            if self._active is None and self._dangling_active is None and last is not None:
-                self._active = last.value  # as 1.x: the range with the highest start
+            if fallback and self._active is None and self._dangling_active is None:
+                self._active = self._most_recent()
             logger.debug("overlap handled with %s: %s", self.pruning_level.name, plan)
 
     def _close_all(self) -> Flow[None]:

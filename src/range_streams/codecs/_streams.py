@@ -109,7 +109,7 @@ class _ArchiveStream(_CodecStream):
         once; the ranges by name."""
         if self._by_name is None:
             spans = self._member_spans()
-            self._by_name = self._run(self._register(spans))
+            self._by_name = self._run(self._register_spans(spans))
             self._on_first_use = None
         return self._by_name
 
@@ -119,7 +119,7 @@ class _ArchiveStream(_CodecStream):
             # 1.x added each member in turn, so the last one was active.
             self._activate(next(reversed(registered.values())))
 
-    def _register(self, spans: dict[str, tuple[int, int]]) -> Flow[dict[str, RangeResponse]]:
+    def _register_spans(self, spans: dict[str, tuple[int, int]]) -> Flow[dict[str, RangeResponse]]:
         registered: dict[str, RangeResponse] = {}
         for name, (start, stop) in spans.items():
             if start < stop:
