@@ -329,3 +329,22 @@ def test_png_multi_idat() -> None:
     stream = PngStream(URL, client)
     assert len(stream.chunks["IDAT"]) > 10
     assert stream.get_idat_data() == [v for row in rows for v in row]
+
+
+def test_single_request_zip_reads_members_through_its_one_get() -> None:
+    data = zip_with_local_extra()
+    server, client = served(data)
+    stream = ZipStream(URL, client, single_request=True)
+    by_name = {response.range_name: response for _, response in stream.ranges.items()}
+    assert by_name["first.bin"].read() == b"abcdef"
+    assert by_name["second.txt"].read() == b"second member"
+    assert server.ranges_sent[0].startswith("bytes=-")  # the listing
+    assert server.ranges_sent[1:] == [f"bytes=0-{len(data) - 1}"]  # the one GET
+
+
+def test_set_client_on_a_codec_stream_moves_its_reader_too() -> None:
+    first, second = FakeServer(small_zip()), FakeServer(small_zip())
+    stream = ZipStream(URL, first.client(), scan_contents=False)
+    stream.set_client(second.client())
+    assert stream.filename_list == ["example_text_file.txt"]
+    assert first.log == [] and len(second.log) == 1

@@ -4,9 +4,11 @@ handed to the async callback as a stream of the class asked for, over ``as_compl
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import os
 import signal
+import zipfile
 from typing import Any
 
 import httpx
@@ -14,7 +16,7 @@ import pytest
 
 import range_streams as rs
 from range_streams.async_utils import AsyncFetcher, SignalHaltError
-from range_streams.codecs import PngStream
+from range_streams.codecs import PngStream, ZipStream
 from tests.codecs import _pngwriter as png
 
 from ._support import DATA
@@ -168,6 +170,24 @@ def test_png_streams_and_1x_async_methods_in_the_callback() -> None:
     fetcher.make_calls()
     assert found == [(PngStream, ["IHDR", "IDAT", "IEND"], IMAGE[:8])] * 2
     assert len(files.log) == 2  # one GET each; everything else came from memory
+
+
+def test_zip_streams_in_the_callback() -> None:
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as writer:
+        writer.writestr("inside.txt", b"zipped")
+    files = Files({"/a.zip": archive.getvalue()})
+    found: list[Any] = []
+
+    async def read_member(fetcher: AsyncFetcher, stream: Any, url: httpx.URL) -> None:
+        names = [response.range_name for _, response in stream.ranges.items()]
+        found.append((stream.filename_list, names, stream.read("inside.txt"), stream.read()))
+
+    ZipStream.make_async_fetcher(
+        urls("a.zip"), read_member, show_progress_bar=False, client=files.client()
+    ).make_calls()
+    assert found == [(["inside.txt"], ["inside.txt"], b"zipped", b"zipped")]
+    assert len(files.log) == 1
 
 
 def test_progress_bar_and_verbose(caplog: pytest.LogCaptureFixture, capsys: Any) -> None:

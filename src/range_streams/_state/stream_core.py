@@ -258,6 +258,8 @@ class StreamCore(Generic[ClientT]):
         entry up front is what made range-streams 1.x slow."""
         self._check_open()
         plan = self._plan(start, stop)
+        if self.single_request:
+            yield from self._open_whole()  # the one GET every window reads from
         response = self._new_response(Span(start, stop), name)
         yield from self._apply(plan)
         self._register(start, stop, response)

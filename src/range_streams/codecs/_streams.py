@@ -61,6 +61,10 @@ class _CodecStream(RangeStream):
         self.file = RangeFile(self.url, self.client)
         self.file._core.remote = self.remote  # one pinned version for both views
 
+    def set_client(self, client: httpx.Client | None, force_async: bool = False) -> None:
+        super().set_client(client, force_async)
+        self.file.client = self.client  # the codec reads through the same client
+
     def close(self) -> None:
         try:
             self.file.close()
