@@ -47,7 +47,7 @@ WIKIMEDIA = (
     "480px-Georges_September_19_1998_1745Z.png"
 )
 
-CONFTEST = f'''"""Written by scripts/compat_1x_suite.py: the test hosts resolve to the local nginx."""
+CONFTEST = f'''"""Written by scripts/compat_1x_suite.py: the hosts resolve to the local nginx."""
 import os
 import socket
 
