@@ -5,9 +5,9 @@
 ``_core.range_headers``, which also writes suffix (``bytes=-N``) and multi-range headers.
 """
 
+from ._core.errors import PartialContentStatusError
 from ._core.legacy import byte_range_from_range_obj, detect_header_value
 from ._core.legacy import legacy_range_header as range_header
-from ._state.legacy_request import PartialContentStatusError
 
 __all__ = [
     "PartialContentStatusError",

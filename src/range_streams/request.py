@@ -5,6 +5,7 @@ One range request, sent when made and answered 206, read with ``iter_raw()`` or 
 ``RangeResponse.request`` and docs/Migration.md.
 """
 
-from ._state.legacy_request import PartialContentStatusError, RangeRequest
+from ._core.errors import PartialContentStatusError
+from ._state.legacy_request import RangeRequest
 
 __all__ = ["PartialContentStatusError", "RangeRequest"]

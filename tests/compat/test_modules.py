@@ -108,7 +108,10 @@ def test_detect_header_value(key: str) -> None:
 
 
 def test_partial_content_status_error_is_in_the_error_tree() -> None:
-    assert issubclass(http_utils.PartialContentStatusError, rs.RangeResponseError)
+    assert http_utils.PartialContentStatusError is rs.PartialContentStatusError
+    assert issubclass(rs.PartialContentStatusError, rs.RangeResponseError)
+    for finer in (rs.HTTPStatusError, rs.RangeNotSatisfiableError, rs.RangeNotSupportedError):
+        assert issubclass(finer, rs.PartialContentStatusError)
 
 
 # ---- overlaps ----------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 import httpx
 from ranges import Range
 
-from .._core.errors import HTTPStatusError, RangeResponseError
+from .._core.errors import PartialContentStatusError, RangeResponseError
 from .._core.legacy import detect_header_value, legacy_range_header, validate_range
 from .._core.protocol import RemoteState
 from .._core.spans import Span
@@ -33,22 +33,6 @@ __all__ = ["PartialContentStatusError", "RangeRequest"]
 
 EMPTY = Range(0, 0)
 DEFAULT_CHUNK = 64 * 1024  # iter_raw's chunk when no chunk_size was given
-
-
-class PartialContentStatusError(RangeResponseError):
-    """The answer to a range request was not 206 (Partial Content).
-
-    range-streams 1.x's error, raised by ``RangeRequest``; ``request`` and ``response``
-    are the httpx objects, as in 1.x. Streams raise the finer 2.x errors instead
-    (``HTTPStatusError``, ``RangeNotSupportedError``, ...).
-    """
-
-    def __init__(self, *, request: httpx.Request, response: httpx.Response) -> None:
-        super().__init__(
-            f"Got HTTP {response.status_code} not 206 (Partial Content)", url=str(request.url)
-        )
-        self.request = request
-        self.response = response
 
 
 def _body_for(remote: RemoteState, byte_range: Range) -> Body:
@@ -150,6 +134,8 @@ class RangeRequest:
             return wire.response
         if name == "content_range":
             return detect_header_value(self.response.headers, "content-range")
+        if name == "request":
+            return self.response.request  # the httpx.Request that was sent
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @property
@@ -170,12 +156,8 @@ class RangeRequest:
 
     def setup_stream(self) -> None:
         """Send the request (headers only; the body is read as it is iterated)."""
-        try:
-            self._run(self._body.send_now())
-        except HTTPStatusError as error:
-            raise PartialContentStatusError(
-                request=error.request, response=error.response
-            ) from error
+        # An error status raises HTTPStatusError, a PartialContentStatusError (1.x's).
+        self._run(self._body.send_now())
         wire = self._body._wire
         if wire is None:
             raise RangeResponseError(f"{self.url}: no bytes to ask for in {self.range}")
