@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import io
 import struct
-import tarfile
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from .._core.source import BytesSource
 from ._errors import UnsupportedMemberError
 from .tar._compressed import decompress_whole
+
+if TYPE_CHECKING:
+    import tarfile
 
 __all__ = [
     "COMPRESSIONS",
@@ -214,5 +216,7 @@ def decompress(b: bytes, method: str, archive: str | None = None) -> tarfile.Tar
     source = decompress_whole(BytesSource(b), _DECODERS[method], MAX_DECOMPRESSED)
     data = io.BytesIO(source.read_at(0, source.size))
     if archive == "tar":
+        import tarfile  # noqa: PLC0415 (only this needs it, and it is slow to import)
+
         return tarfile.open(fileobj=data, mode="r:")
     return data

@@ -15,7 +15,6 @@ with one batched read of the local headers; reading members by name never needs 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -32,7 +31,7 @@ from ._errors import MemberNotFoundError
 from ._legacy import COMPRESSIONS, TarData, ZipData, decompress
 from .conda import CondaReader
 from .tar import TarInfo, TarReader
-from .zip import ZipInfo, ZipReader
+from .zip import LocatedZipInfo, ZipInfo, ZipReader
 
 __all__ = ["CondaStream", "TarStream", "ZipStream"]
 
@@ -211,14 +210,15 @@ class ZipStream(_ArchiveStream):
 
     @property
     def zipped_files(self) -> list[ZipInfo]:
-        """The members in directory order, each with ``data_offset`` (so ``file_range``)
-        from its local header: one batched read for all, the first time."""
+        """The members in directory order, each a ``LocatedZipInfo`` (its ``data_offset``
+        and ``file_range`` read from its local header; one batched read for all, the
+        first time), except encrypted ones, which stay ``ZipInfo``."""
         if self._zipped is None:
             infos = self.reader.infolist()
             plain = [info for info in infos if not info.is_encrypted]
             spans = iter(self.reader.data_span_list(plain, check_method=False))
             self._zipped = [
-                info if info.is_encrypted else replace(info, data_offset=next(spans)[0])
+                info if info.is_encrypted else LocatedZipInfo.at(info, next(spans)[0])
                 for info in infos
             ]
         return self._zipped
@@ -227,7 +227,7 @@ class ZipStream(_ArchiveStream):
         return {
             info.filename: (info.file_range.start, info.file_range.end)
             for info in self.zipped_files
-            if info.data_offset is not None
+            if isinstance(info, LocatedZipInfo)
         }
 
     def open_member(self, member: str | ZipInfo) -> Any:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 
 from ranges import Range
 
-__all__ = ["ZipInfo"]
+__all__ = ["LocatedZipInfo", "ZipInfo"]
 
 _ENCRYPTED_FLAG = 1 << 0
 _DATA_DESCRIPTOR_FLAG = 1 << 3
@@ -19,8 +19,7 @@ class ZipInfo:
     Field names follow ``zipfile.ZipInfo`` so code written against the standard library
     reads the same. ``header_offset`` is absolute in the source (corrected for any bytes
     prepended to the archive); ``extra`` is the central directory's extra field, which
-    may differ from the local header's. ``data_offset`` is where the compressed data
-    starts, known only from the local header: ``ZipStream.zipped_files`` fills it in.
+    may differ from the local header's.
 
     range-streams 1.x's ``ZippedFileInfo`` names are aliases here (``compressed_size``,
     ``uncompressed_size``, ``filename_length``, ``comment_length``, ``file_range``...).
@@ -42,7 +41,6 @@ class ZipInfo:
     CRC: int
     compress_size: int
     file_size: int
-    data_offset: int | None = field(default=None, compare=False)
 
     def is_dir(self) -> bool:
         """Whether the member is a directory (its name ends with a slash)."""
@@ -95,10 +93,27 @@ class ZipInfo:
 
     @property
     def file_range(self) -> Range:
+        """Where the member's compressed data lies: known only from its local header, so
+        only a ``LocatedZipInfo`` (``ZipStream.zipped_files``) has it."""
+        raise ValueError(
+            f"{self.filename!r}: where its data starts is in its local header, not read"
+            " yet; ZipStream.zipped_files and ZipReader.data_spans() read it"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LocatedZipInfo(ZipInfo):
+    """A member whose local header was read: ``data_offset`` is where its compressed data
+    starts (the local extra field may be longer than the directory's)."""
+
+    data_offset: int
+
+    @classmethod
+    def at(cls, info: ZipInfo, data_offset: int) -> LocatedZipInfo:
+        values = {f.name: getattr(info, f.name) for f in fields(ZipInfo)}
+        return cls(**values, data_offset=data_offset)
+
+    @property
+    def file_range(self) -> Range:
         """Where the member's compressed data lies in the archive, ``[start, end)``."""
-        if self.data_offset is None:
-            raise ValueError(
-                f"{self.filename!r}: where its data starts is in its local header, not read"
-                " yet; ZipStream.zipped_files and ZipReader.data_spans() read it"
-            )
         return Range(self.data_offset, self.data_offset + self.compress_size)
