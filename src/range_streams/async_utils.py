@@ -255,15 +255,16 @@ class AsyncFetcher:
         """SIGINT and SIGTERM stop the running ``make_calls`` (main thread only)."""
         self._install_signal_handlers(asyncio.current_task())
 
-    def _install_signal_handlers(self, task: asyncio.Task[Any] | None) -> list[Signals]:
+    def _install_signal_handlers(self, task: asyncio.Task[Any] | None) -> dict[Signals, Any]:
+        """Install the handlers; the ones they replace, by signal."""
         if task is None or threading.current_thread() is not threading.main_thread():
-            return []
+            return {}
         loop = asyncio.get_running_loop()
-        installed = []
+        replaced = {}
         for signal_enum in (signal.SIGINT, signal.SIGTERM):
+            replaced[signal_enum] = signal.getsignal(signal_enum)
             loop.add_signal_handler(signal_enum, self._on_signal, signal_enum, task)
-            installed.append(signal_enum)
-        return installed
+        return replaced
 
     def _on_signal(self, signal_enum: Signals, task: asyncio.Task[Any]) -> None:
         self._halted_by = signal_enum
@@ -279,17 +280,19 @@ class _SignalScope:
 
     def __init__(self, fetcher: AsyncFetcher) -> None:
         self.fetcher = fetcher
-        self.installed: list[Signals] = []
+        self.replaced: dict[Signals, Any] = {}
 
     def __enter__(self) -> _SignalScope:
         self.fetcher._halted_by = None
-        self.installed = self.fetcher._install_signal_handlers(asyncio.current_task())
+        self.replaced = self.fetcher._install_signal_handlers(asyncio.current_task())
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         loop = asyncio.get_running_loop()
-        for signal_enum in self.installed:
+        for signal_enum, previous in self.replaced.items():
             loop.remove_signal_handler(signal_enum)
+            if previous is not None:
+                signal.signal(signal_enum, previous)  # the caller's own handler, back
         halted = self.fetcher._halted_by
         if halted is not None and isinstance(exc, asyncio.CancelledError):
             raise SignalHaltError(signal_enum=halted) from None

@@ -145,13 +145,20 @@ def test_sigint_stops_the_run() -> None:
         os.kill(os.getpid(), signal.SIGINT)
         await asyncio.Event().wait()  # cancelled by the handler, never set
 
+    def own_handler(number: int, frame: object) -> None:
+        raise AssertionError("the fetcher's handler should have run, not this one")
+
     fetcher = AsyncFetcher(
         rs.RangeStream, urls("a", "b"), interrupted, show_progress_bar=False,
         client=files.client(),
     )  # fmt: skip
-    fetcher.make_calls()
+    previous = signal.signal(signal.SIGINT, own_handler)
+    try:
+        fetcher.make_calls()
+        assert signal.getsignal(signal.SIGINT) is own_handler  # the caller's, restored
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert len(called) == 1
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
 
 
 def test_png_streams_and_1x_async_methods_in_the_callback() -> None:
