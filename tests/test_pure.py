@@ -189,8 +189,9 @@ R, B, S = PruningLevel.replant, PruningLevel.burn, PruningLevel.strict
         # key_start, key_stop, window_start, window_stop
         ([(10, 20, 10, 20)], (5, 15), R, [Replant(10, 15, 20)]),  # head overlap
         ([(10, 20, 10, 20)], (15, 25), R, [Trim(10, 15)]),  # tail overlap
-        ([(10, 20, 10, 20)], (12, 15), R, [Trim(10, 12)]),  # inside: keep upstream part
-        ([(10, 20, 10, 20)], (10, 15), R, [Replant(10, 15, 20)]),  # same start
+        ([(10, 20, 10, 20)], (12, 15), R, [Burn(10)]),  # inside: burnt, as 1.x did
+        ([(10, 20, 10, 20)], (10, 15), R, [Burn(10)]),  # inside, same start
+        ([(10, 20, 10, 20)], (15, 20), R, [Burn(10)]),  # inside, same end
         ([(10, 20, 10, 20)], (5, 25), R, [Burn(10)]),  # covered
         ([(10, 20, 10, 20)], (10, 20), R, [Burn(10)]),
         ([(10, 20, 10, 20), (30, 40, 30, 40)], (15, 35), R, [Trim(10, 15), Replant(30, 35, 40)]),

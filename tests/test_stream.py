@@ -202,7 +202,9 @@ class Model:
             if stop <= cursor or w_stop <= start or cursor >= w_stop:
                 continue  # no overlap with the unread part
             self.windows.remove(window)
-            if self.level == 1 or (start <= cursor and w_stop <= stop):
+            covered = start <= cursor and w_stop <= stop
+            inside = cursor <= start and stop <= w_stop
+            if self.level == 1 or covered or inside:
                 continue  # burnt
             if start <= cursor:
                 self.windows.append([stop, w_stop, stop])  # replanted

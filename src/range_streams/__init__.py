@@ -19,6 +19,7 @@ from ._core.errors import (
     MultipartError,
     NotFoundError,
     OverlapError,
+    PartialContentStatusError,
     RangeNotSatisfiableError,
     RangeNotSupportedError,
     RangeResponseError,
@@ -75,6 +76,7 @@ __all__ = [
     "MultipartError",
     "NotFoundError",
     "OverlapError",
+    "PartialContentStatusError",
     "PruningLevel",
     "Range",
     "RangeContent",
@@ -101,4 +103,49 @@ __all__ = [
     "make_client",
     "open",
     "open_async",
+    # range-streams 1.x's exports (made when first used: _LEGACY below)
+    "AsyncFetcher",
+    "RangeRequest",
+    "async_utils",
+    "codecs",
+    "http_utils",
+    "overlaps",
+    "range_utils",
+    "request",
+    "response",
+    "stream",
 ]
+
+# range-streams 1.x exported these; they are imported on first use, so that a 2.x program
+# does not pay for them. See docs/Migration.md.
+_LEGACY = {
+    "AsyncFetcher": ("async_utils", "AsyncFetcher"),
+    "RangeRequest": ("request", "RangeRequest"),
+    "async_utils": ("async_utils", None),
+    "codecs": ("codecs", None),
+    "http_utils": ("http_utils", None),
+    "overlaps": ("overlaps", None),
+    "range_utils": ("range_utils", None),
+    "request": ("request", None),
+    "response": ("response", None),
+    "stream": ("stream", None),
+}
+_EXAMPLE_DATA_URL = "https://raw.githubusercontent.com/lmmx/range-streams/master/data/"
+_EXAMPLE_URL = f"{_EXAMPLE_DATA_URL}example_text_file.txt"
+_EXAMPLE_ZIP_URL = f"{_EXAMPLE_DATA_URL}example_text_file.txt.zip"
+_EXAMPLE_TAR_URL = f"{_EXAMPLE_DATA_URL}data.tar"
+_EXAMPLE_PNG_URL = f"{_EXAMPLE_DATA_URL}red_square_rgba_semitransparent.png"
+
+
+def __getattr__(name: str) -> object:
+    if name not in _LEGACY:
+        raise AttributeError(f"module 'range_streams' has no attribute {name!r}")
+    import importlib  # noqa: PLC0415 (only for the 1.x names)
+
+    module_name, attribute = _LEGACY[name]
+    module = importlib.import_module(f"{__name__}.{module_name}")
+    return module if attribute is None else getattr(module, attribute)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LEGACY))

@@ -1,29 +1,37 @@
 """``RangeStream`` and ``AsyncRangeStream``: the public faces of ``StreamCore``.
 
 Each method is one line that runs a shared flow with its own driver; there is no
-second copy of any logic here.
+second copy of any logic here. ``RangeStream`` also carries range-streams 1.x's
+methods (``StreamCompat``), and takes 1.x's constructor arguments in 1.x's order.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from ranges import Range, RangeDict
 
+from ._core.registry import PruningLevel
+from ._flows.body import BodyLimits, RetryPolicy
 from ._flows.commands import Flow
 from ._net.clients import make_async_client, make_client
+from ._net.options import ClientOptions
 from ._runtime.drivers import run_async, run_sync
 from ._state.response import AsyncRangeResponse, RangeResponse
+from ._state.stream_compat import ASYNC_REPLACEMENT, StreamCompat
 from ._state.stream_core import EMPTY_RANGE, ByteRange, StreamCore
+
+if TYPE_CHECKING:
+    from .async_utils import AsyncFetcher
 
 __all__ = ["AsyncRangeStream", "RangeStream"]
 
 
-class RangeStream(StreamCore[httpx.Client]):
+class RangeStream(StreamCompat):
     """A remote file as a set of disjoint byte ranges, each read lazily (sync).
 
     Compatible with range-streams 1.x: ``add`` registers a range (one streaming GET, the
@@ -31,10 +39,34 @@ class RangeStream(StreamCore[httpx.Client]):
     resolved by ``pruning_level`` (0 replant, 1 burn, 2 strict), and ``read``/``seek``/
     ``tell`` act on the active range. No request is sent by the constructor: the first
     range (if given) is sent on first use, and the length is learned when first needed.
+    ``force_async=True`` (1.x's experimental async mode) is ``AsyncRangeStream`` now.
     """
 
     response_class = RangeResponse
     client_class = httpx.Client
+
+    def __init__(
+        self,
+        url: str,
+        client: httpx.Client | None = None,
+        byte_range: ByteRange = EMPTY_RANGE,
+        pruning_level: int | PruningLevel = PruningLevel.replant,
+        single_request: bool = False,
+        force_async: bool = False,
+        chunk_size: int | None = None,
+        raise_response: bool = True,
+        *,
+        retry: RetryPolicy | None = None,
+        limits: BodyLimits | None = None,
+        client_options: ClientOptions | None = None,
+        **settings: Any,
+    ) -> None:
+        if force_async or isinstance(client, httpx.AsyncClient):
+            raise TypeError(f"an async stream is {ASYNC_REPLACEMENT}")
+        super().__init__(
+            url, client, byte_range, pruning_level, single_request, chunk_size, raise_response,
+            retry=retry, limits=limits, client_options=client_options, **settings,
+        )  # fmt: skip
 
     def _make_client(self) -> httpx.Client:
         return make_client(self.client_options)
@@ -114,6 +146,46 @@ class RangeStream(StreamCore[httpx.Client]):
 
     def seek(self, position: int, whence: int = io.SEEK_SET) -> int:
         return self.active_range_response.seek(position, whence)
+
+    async def add_async(
+        self, byte_range: ByteRange = EMPTY_RANGE, activate: bool = True, name: str = ""
+    ) -> None:
+        """1.x's async ``add``: only on the streams ``AsyncFetcher`` hands its callback
+        (their bytes are in memory); elsewhere use ``AsyncRangeStream``."""
+        self._check_loop_safe("add_async")
+        self.add(byte_range, activate, name)
+
+    async def aclose(self) -> None:
+        """1.x's async ``close``: as ``add_async``."""
+        self._check_loop_safe("aclose")
+        self.close()
+
+    def _check_loop_safe(self, method: str) -> None:
+        if not self._loop_safe:
+            raise TypeError(
+                f"RangeStream.{method} would block the event loop on network I/O: use"
+                f" {ASYNC_REPLACEMENT}"
+            )
+
+    @classmethod
+    def make_async_fetcher(
+        cls,
+        urls: list[str],
+        callback: Callable[..., Any] | None = None,
+        verbose: bool = False,
+        show_progress_bar: bool = True,
+        timeout_s: float = 5.0,
+        client: httpx.AsyncClient | None = None,
+        close_client: bool = False,
+        **kwargs: Any,
+    ) -> AsyncFetcher:
+        """An ``AsyncFetcher`` that makes this class's streams (1.x's shortcut)."""
+        from .async_utils import AsyncFetcher  # noqa: PLC0415 (it imports this module)
+
+        return AsyncFetcher(
+            cls, urls, callback, verbose, show_progress_bar, timeout_s, client, close_client,
+            **kwargs,
+        )  # fmt: skip
 
 
 class AsyncRangeStream(StreamCore[httpx.AsyncClient]):

@@ -14,10 +14,11 @@ through unchanged unless the retry budget turned them into ``RetriesExhaustedErr
     ├── OverlapError (ValueError) ............. strict overlap policy refused a range
     ├── StreamClosedError (ValueError) ........ I/O on a closed stream or file
     └── RangeResponseError .................... the server's answer cannot be trusted
-        ├── HTTPStatusError (httpx.HTTPStatusError)  4xx / 5xx (except the ones below)
-        │   ├── RangeNotSatisfiableError ...... 416
-        │   └── NotFoundError (FileNotFoundError)  404 / 410: no such file
-        ├── RangeNotSupportedError ............ 200 (the whole file) to a ranged request
+        ├── PartialContentStatusError ......... not 206 (range-streams 1.x's name)
+        │   ├── HTTPStatusError (httpx.HTTPStatusError)  4xx / 5xx (except below)
+        │   │   ├── RangeNotSatisfiableError .. 416
+        │   │   └── NotFoundError (FileNotFoundError)  404 / 410: no such file
+        │   └── RangeNotSupportedError ........ 200 (the whole file) to a ranged request
         ├── RedirectError ..................... a redirect not followed: malformed or
         │                                       non-http(s) Location, too many hops, or
         │                                       follow_redirects=False
@@ -47,6 +48,7 @@ __all__ = [
     "MultipartError",
     "NotFoundError",
     "OverlapError",
+    "PartialContentStatusError",
     "RangeNotSatisfiableError",
     "RangeNotSupportedError",
     "RangeResponseError",
@@ -86,7 +88,35 @@ class RangeResponseError(RangeStreamError):
         self.url = url
 
 
-class HTTPStatusError(RangeResponseError, httpx.HTTPStatusError):
+class PartialContentStatusError(RangeResponseError):
+    """The answer to a range request was not 206 (Partial Content).
+
+    range-streams 1.x raised this for any such answer; 2.x says why with its two
+    subclasses (an error status, or the whole file sent instead), so a 1.x ``except
+    PartialContentStatusError`` still catches both. ``request`` and ``response`` are the
+    httpx objects, when there is a response to show.
+    """
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        url: str | None = None,
+        request: httpx.Request | None = None,
+        response: httpx.Response | None = None,
+    ) -> None:
+        if message is None:
+            status = "?" if response is None else response.status_code
+            message = f"Got HTTP {status} not 206 (Partial Content)"
+        if url is None and request is not None:
+            url = str(request.url)
+        super().__init__(message, url=url)
+        # Set in the instance's dict: HTTPStatusError, a subclass, has httpx's typed
+        # ``request`` and ``response`` instead, which are always there.
+        vars(self).update(request=request, response=response)
+
+
+class HTTPStatusError(PartialContentStatusError, httpx.HTTPStatusError):
     """An error status. Also an ``httpx.HTTPStatusError``, as upstream raised that."""
 
     def __init__(self, message: str, *, request: httpx.Request, response: httpx.Response) -> None:
@@ -126,7 +156,7 @@ class NotFoundError(HTTPStatusError, FileNotFoundError):
         return str(self.args[0]) if self.args else ""
 
 
-class RangeNotSupportedError(RangeResponseError):
+class RangeNotSupportedError(PartialContentStatusError):
     """The server sent the whole file (200) where a range was asked for."""
 
 

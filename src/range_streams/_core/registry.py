@@ -9,13 +9,18 @@ overlaps are judged on). A new range that overlaps windows is resolved by a poli
     existing  [=======)            new range  (----)
     REPLANT   head overlap   (----[==)=====)  ->  burn, re-request [new.stop, old.stop)
               tail overlap   [=====(==)---)   ->  tail mark: old now ends at new.start
-              inside         [==(----)===)    ->  keep the upstream part [old.start, new.start)
+              inside         [==(----)===)    ->  burn (range-streams 1.x's rule)
               covered      (--[=======)--)    ->  burn (nothing would be left)
     BURN      any overlap                     ->  burn the existing range
     STRICT    any overlap                     ->  OverlapError
 
-The planner returns actions; the stream applies them (closing responses, sending the
-re-request lazily). Lookups use a sorted list with ``bisect``; a python-ranges
+"Inside" includes a new range sharing the existing window's start or end: only a range
+that crosses exactly one end of a window is cut down rather than burnt, which is what
+range-streams 1.x did (its design notes said the upstream part of a range overlapped
+inside would be kept; its code and tests burnt it, and 1.x users saw the latter). Each
+overlapped range is judged on its own, so a new range crossing several is handled for
+each of them. The planner returns actions; the stream applies them (closing responses,
+sending the re-request lazily). Lookups use a sorted list with ``bisect``; a python-ranges
 ``RangeDict`` is built only when someone asks for one, since it is a linked list whose
 every ``add`` is O(n) (range-streams 1.x rebuilt one on every ``add``: quadratic).
 """
@@ -41,6 +46,21 @@ class PruningLevel(enum.IntEnum):
     replant = 0
     burn = 1
     strict = 2
+
+    @classmethod
+    def coerce(cls, level: object) -> PruningLevel:
+        """``level`` as a member: an int 0-2 or a member; anything else is refused here,
+        where it is set, rather than misread later by the overlap planner."""
+        if isinstance(level, bool) or not isinstance(level, int):
+            raise TypeError(
+                f"pruning_level must be an int (0, 1, 2) or a PruningLevel, not {level!r}"
+            )
+        try:
+            return cls(level)
+        except ValueError:
+            raise ValueError(
+                f"Pruning level must be 0, 1, or 2 (replant, burn, strict), not {level!r}"
+            ) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,13 +120,16 @@ def plan_overlap(
             else:
                 actions.append(Rekey(key_start, stop))
             continue
-        if level is PruningLevel.strict:
+        if level == PruningLevel.strict:
             raise OverlapError(
-                f"[{start}, {stop}) overlaps the registered range [{w_start}, {w_stop})"
+                "Range overlap not registered due to strict pruning policy:"
+                f" [{start}, {stop}) overlaps the registered range [{w_start}, {w_stop})"
             )
-        if level is PruningLevel.burn or (start <= w_start and w_stop <= stop):
+        covered = start <= w_start and w_stop <= stop
+        inside = w_start <= start and stop <= w_stop
+        if level == PruningLevel.burn or covered or inside:
             actions.append(Burn(key_start))
-        elif start <= w_start:
+        elif start < w_start:
             actions.append(Replant(key_start, stop, w_stop))
         else:
             actions.append(Trim(key_start, start))

@@ -3,11 +3,17 @@
 The window's state (cursor, tail mark) is plain data; reading is a flow, so the sync
 ``RangeResponse`` and the async ``AsyncRangeResponse`` differ only in how they run it.
 In single-request mode many windows share one ``Body`` (one GET of the whole file).
+
+range-streams 1.x's attributes (``parent_stream``, ``request``, ``told``,
+``is_windowed``, ...) are here with 1.x's meanings; the parts of 1.x that managed its
+shared read buffer are gone, and asking for them raises an ``AttributeError`` that says
+what replaced them (``REMOVED``).
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ranges import Range
@@ -15,11 +21,30 @@ from ranges import Range
 from .._core.errors import InvalidRangeError, RangeResponseError, StreamClosedError
 from .._flows.body import Body
 from .._flows.commands import Flow
+from .legacy_request import RangeRequest
 
 if TYPE_CHECKING:
     from .stream_core import StreamCore
 
-__all__ = ["AsyncRangeResponse", "RangeResponse", "RangeResponseBase"]
+__all__ = ["REMOVED", "AsyncRangeResponse", "RangeResponse", "RangeResponseBase"]
+
+_BUFFER = "each window reads its own cursor from the body; there is no shared buffer"
+#: range-streams 1.x ``RangeResponse`` attributes that are gone, and what replaced them.
+REMOVED = {
+    "_bytes": f"{_BUFFER} (read with read(), seek(), tell())",
+    "read_ready": f"{_BUFFER}: a range is ready to read at once",
+    "buf_keep": _BUFFER,
+    "set_active_buf_range": _BUFFER,
+    "is_active_buf_range": _BUFFER,
+    "store_tell": f"{_BUFFER}: tell() and told are always current",
+    "prepare_reading_window": _BUFFER,
+    "check_is_windowed": "use the is_windowed attribute",
+    "source_range_response": "single-request windows share the stream's one body",
+    "source_iterator": "bytes come from read(); request.iter_raw() iterates them",
+    "source_aiterator": "async reads are AsyncRangeStream's",
+    "verify_sync": "RangeResponse is sync and AsyncRangeResponse async, by type",
+    "verify_async": "RangeResponse is sync and AsyncRangeResponse async, by type",
+}
 
 
 class RangeResponseBase:
@@ -28,24 +53,121 @@ class RangeResponseBase:
     def __init__(
         self,
         stream: StreamCore[Any],
-        body: Body,
+        body: Body | RangeRequest | None = None,
         *,
         name: str = "",
         window: tuple[int, int] | None = None,
         error: RangeResponseError | None = None,
+        range_request: RangeRequest | None = None,
+        range_name: str | None = None,
     ) -> None:
+        # ``RangeResponse(stream, range_request, range_name)`` is 1.x's spelling: a response
+        # over a request sent on its own, read with that request's client.
+        if isinstance(body, RangeRequest):
+            body, range_request = None, body
+        self._request = range_request
+        self._runner: Callable[[Flow[Any]], Any] | None = None
+        if range_request is not None:
+            body = range_request._body
+            self._runner = range_request._run
+        if body is None:
+            raise TypeError(f"{type(self).__name__} needs a body or a range_request")
         self.stream = stream
         self.body = body
-        self.range_name = name
+        self.range_name = name if range_name is None else range_name
         self.tail_mark = 0  # bytes cut off the end by a later overlapping range
         self.error = error  # deferred when the stream was made with raise_response=False
         self._window = window  # None: the body's own span
         self._cursor = 0
         self._closed = False
+        self._seq = 0  # set by the stream when it registers this range
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else f"at {self._cursor}"
-        return f"<{type(self).__name__} {self.byte_range} {state} {self.range_name!r}>"
+        # range-streams 1.x's format: name (if any), range, file name and host.
+        name = f' "{self.range_name}"' if self.range_name else ""
+        return (
+            f"{type(self).__name__} \u2836{name} {self.byte_range} @"
+            f" '{self.stream.name}' from {self.stream.domain}"
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        if name in REMOVED:
+            raise AttributeError(
+                f"RangeResponse.{name} is not in range-streams 2: {REMOVED[name]}"
+                " (see docs/Migration.md)"
+            )
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _drive(self, flow: Flow[Any]) -> Any:
+        return (self._runner or self.stream._run)(flow)
+
+    # ---- range-streams 1.x's attributes -----------------------------------------------
+
+    @property
+    def parent_stream(self) -> StreamCore[Any]:
+        return self.stream
+
+    @property
+    def request(self) -> RangeRequest:
+        """The request this range is read from (sent with its first read, if lazy)."""
+        if self._request is None:
+            self._request = RangeRequest._over(
+                self.body, self.byte_range, self.stream.url, self.stream.client,
+                self._request_runner(), window_on_range=self.source_range,
+            )  # fmt: skip
+        return self._request
+
+    def _request_runner(self) -> Callable[[Flow[Any]], Any]:
+        return self._drive
+
+    @property
+    def is_windowed(self) -> bool:
+        """Whether this range is a window onto the stream's one GET (single request)."""
+        return self._window is not None
+
+    @property
+    def told(self) -> int:
+        """The position last read or sought to, relative to the range's start (1.x kept
+        it apart from ``tell()``; here the two are always equal)."""
+        return self._cursor
+
+    @property
+    def source_range(self) -> Range:
+        """What a window reads from (the whole file); the empty range if not a window."""
+        total = self.stream.remote.total
+        return Range(0, total) if self.is_windowed and total is not None else Range(0, 0)
+
+    @property
+    def window_offset(self) -> int:
+        """Where a window starts in the file (0 for a range that is not a window)."""
+        return self.start if self.is_windowed else 0
+
+    def tell_abs(self, live: bool = True) -> int:
+        """``tell()`` plus ``window_offset`` (``live`` chose 1.x's stored or current
+        position, which are the same here)."""
+        return self._cursor + self.window_offset
+
+    @property
+    def is_in_window(self) -> bool:
+        """Always true: each window has its own cursor, which never leaves it."""
+        return True
+
+    @property
+    def total_len_to_read(self) -> int:
+        """The range's length after its tail mark."""
+        return self.stop - self.start
+
+    @property
+    def client(self) -> Any:
+        return self.request.client
+
+    @property
+    def url(self) -> str:
+        return self.request.url if self._request is not None else self.stream.url
+
+    @property
+    def name(self) -> str:
+        return self.stream.name
 
     @property
     def start(self) -> int:
@@ -109,6 +231,9 @@ class RangeResponseBase:
         start, stop = self.window
         return start >= stop
 
+    def _loop_safe(self) -> bool:
+        return bool(getattr(self.stream, "_loop_safe", False))
+
     def _read(self, size: int | None = -1) -> Flow[bytes]:
         if self._closed:
             raise StreamClosedError(f"read from closed range response {self.byte_range}")
@@ -134,10 +259,28 @@ class RangeResponse(RangeResponseBase):
     """A lazily read range of the remote file (sync)."""
 
     def read(self, size: int | None = -1) -> bytes:
-        return self.stream._run(self._read(size))  # type: ignore[no-any-return]
+        """Up to ``size`` bytes from the cursor (all that is left for None or -1)."""
+        return self._drive(self._read(size))  # type: ignore[no-any-return]
 
     def close(self) -> None:
-        self.stream._run(self._close())
+        self._drive(self._close())
+
+    async def aread(self, size: int | None = None) -> bytes:
+        """1.x's async read: only on the streams ``AsyncFetcher`` hands to its callback,
+        whose bytes are already in memory; elsewhere use ``AsyncRangeStream``."""
+        self._check_loop_safe("aread")
+        return self.read(size)
+
+    async def aclose(self) -> None:
+        self._check_loop_safe("aclose")
+        self.close()
+
+    def _check_loop_safe(self, method: str) -> None:
+        if not self._loop_safe():
+            raise TypeError(
+                f"RangeResponse.{method} would block the event loop on network I/O: use"
+                " AsyncRangeStream, whose responses are AsyncRangeResponse"
+            )
 
 
 class AsyncRangeResponse(RangeResponseBase):
@@ -145,6 +288,17 @@ class AsyncRangeResponse(RangeResponseBase):
 
     async def read(self, size: int | None = -1) -> bytes:
         return await self.stream._run(self._read(size))  # type: ignore[no-any-return]
+
+    async def aread(self, size: int | None = None) -> bytes:
+        """1.x's name for ``read``."""
+        return await self.read(size)
+
+    def _request_runner(self) -> Callable[[Flow[Any]], Any]:
+        def refuse(flow: Flow[Any]) -> Any:
+            flow.close()
+            raise TypeError("an async range is read with `await response.read()`")
+
+        return refuse
 
     async def aclose(self) -> None:
         await self.stream._run(self._close())

@@ -6,6 +6,7 @@ Everything that needs I/O is a flow; the two public classes only choose the driv
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import PurePosixPath
 from typing import Any, Generic, TypeVar
 
@@ -14,7 +15,15 @@ from ranges import Range, RangeDict
 
 from .._core.errors import InvalidRangeError, RangeResponseError, StreamClosedError
 from .._core.protocol import RemoteState
-from .._core.registry import PruningLevel, Registry, Rekey, Replant, Trim, plan_overlap
+from .._core.registry import (
+    Entry,
+    PruningLevel,
+    Registry,
+    Rekey,
+    Replant,
+    Trim,
+    plan_overlap,
+)
 from .._core.spans import Span, coerce_span
 from .._core.urls import check_url
 from .._flows.body import Body, BodyLimits, RetryPolicy
@@ -31,15 +40,6 @@ logger = logging.getLogger("range_streams")
 ClientT = TypeVar("ClientT", httpx.Client, httpx.AsyncClient)
 ByteRange = Range | tuple[int, int] | tuple[int, None]
 EMPTY_RANGE = Range(0, 0)  # nothing requested: the 1.x default
-
-
-def coerce_level(level: int | PruningLevel) -> PruningLevel:
-    try:
-        return PruningLevel(level)
-    except ValueError:
-        raise ValueError(
-            f"pruning_level must be 0 (replant), 1 (burn) or 2 (strict), not {level!r}"
-        ) from None
 
 
 class StreamCore(Generic[ClientT]):
@@ -76,7 +76,7 @@ class StreamCore(Generic[ClientT]):
             RemoteState(check_url(url), chunk_size=chunk_size), self.client_options
         )
         self.url = self.remote.url  # without any userinfo, which went into remote
-        self.pruning_level = coerce_level(pruning_level)
+        self.pruning_level = pruning_level  # the setter coerces and checks it
         self.single_request = single_request
         self.chunk_size = chunk_size
         self.raise_response = raise_response
@@ -86,12 +86,19 @@ class StreamCore(Generic[ClientT]):
         self.client: ClientT = client if client is not None else self._make_client()
         self._registry: Registry[RangeResponseBase] = Registry()
         self._active: RangeResponseBase | None = None
+        # What ``set_active_range`` was given when no range matched it: reported by the
+        # next use of the active range, as range-streams 1.x reported it.
+        self._dangling_active: object = None
         self._whole: Body | None = None  # single-request mode's one body
         self._closed = False
         self._internal_cache: tuple[int, RangeDict] | None = None
         self._version = 0
+        self._registrations = 0
         span = coerce_span(byte_range if byte_range is not None else (0, 0))
         self._initial: tuple[Span, str] | None = None if _is_empty(span) else (span, "")
+        # Run once, after the constructor's range is sent, by the first use of the
+        # registry (a codec stream registers its members' ranges then, not before).
+        self._on_first_use: Callable[[], None] | None = None
 
     def _make_client(self) -> ClientT:
         raise NotImplementedError
@@ -102,16 +109,41 @@ class StreamCore(Generic[ClientT]):
     # ---- pure views -------------------------------------------------------------------
 
     def __repr__(self) -> str:
-        ranges = ", ".join(str(r) for r in self._windows())
-        return f"{type(self).__name__}({self.url!r}, ranges=[{ranges}])"
+        # range-streams 1.x's format: the unread ranges, the file name and its host (a
+        # range given to the constructor is shown, though it is sent on first use).
+        windows: list[Range] = self._windows()
+        if self._initial is not None and self._initial[0].is_absolute:
+            span = self._initial[0]
+            windows = sorted([*windows, Range(span.start, span.stop)])
+        ranges = ", ".join(str(r) for r in windows)
+        return f"{type(self).__name__} \u2836 {ranges} @@ '{self.name}' from {self.domain}"
+
+    @property
+    def pruning_level(self) -> PruningLevel:
+        """The overlap policy (0 replant, 1 burn, 2 strict), applied to every later
+        ``add``. Set it to an int or a ``PruningLevel``; anything else raises here."""
+        return self._pruning_level
+
+    @pruning_level.setter
+    def pruning_level(self, level: int | PruningLevel) -> None:
+        self._pruning_level = PruningLevel.coerce(level)
 
     @property
     def is_closed(self) -> bool:
-        return self._closed
+        """Whether ``close()`` was called, or every registered range's response is
+        closed (as range-streams 1.x reported it; a stream with no ranges is open)."""
+        if self._closed:
+            return True
+        entries = list(self._registry)
+        return bool(entries) and all(e.value.is_closed for e in entries)
 
     @property
     def name(self) -> str:
-        return PurePosixPath(httpx.URL(self.url).path).name
+        """The file name: the last segment of the URL's path."""
+        name = self.__dict__.get("_name")
+        if name is None:
+            name = self.__dict__["_name"] = PurePosixPath(httpx.URL(self.url).path).name
+        return name
 
     @property
     def domain(self) -> str:
@@ -120,11 +152,15 @@ class StreamCore(Generic[ClientT]):
     def _windows(self) -> list[Range]:
         return [Range(*e.value.window) for e in self._registry if not e.value.is_consumed()]
 
+    def _in_registration_order(self) -> list[Entry[RangeResponseBase]]:
+        return sorted(self._registry, key=lambda e: e.value._seq)
+
     def _external(self) -> RangeDict:
+        """The unread windows, iterated in registration order (as 1.x's RangeDict was)."""
         return RangeDict(
             [
                 (Range(*e.value.window), e.value)
-                for e in self._registry
+                for e in self._in_registration_order()
                 if not e.value.is_consumed()
             ],
             identity=True,
@@ -132,14 +168,28 @@ class StreamCore(Generic[ClientT]):
 
     def _internal(self) -> RangeDict:
         if self._internal_cache is None or self._internal_cache[0] != self._version:
-            items = [(Range(e.key_start, e.key_stop), e.value) for e in self._registry]
+            items = [
+                (Range(e.key_start, e.key_stop), e.value) for e in self._in_registration_order()
+            ]
             self._internal_cache = (self._version, RangeDict(items, identity=True))
         return self._internal_cache[1]
 
     def _active_response(self) -> RangeResponseBase:
         if self._active is None:
-            raise InvalidRangeError("no active range: add() a range first")
+            if self._dangling_active is not None:
+                raise InvalidRangeError(
+                    "Cannot get active range response"
+                    f" (self._active_range={self._dangling_active!r}): no range is registered"
+                    " there"
+                )
+            raise InvalidRangeError(
+                "Cannot get active range response (no active range): add() a range first"
+            )
         return self._active
+
+    def _activate(self, response: RangeResponseBase | None) -> None:
+        self._active = response
+        self._dangling_active = None
 
     def _check_open(self) -> None:
         if self._closed:
@@ -148,11 +198,18 @@ class StreamCore(Generic[ClientT]):
     # ---- flows ------------------------------------------------------------------------
 
     def _flush(self) -> Flow[None]:
-        """Send the range given at construction, on first use."""
+        """Send the range given at construction, on first use (then the first-use hook)."""
         self._check_open()
+        hook, self._on_first_use = self._on_first_use, None
         if self._initial is not None:
             (span, name), self._initial = self._initial, None
             yield from self._add(span, True, name)
+        if hook is not None:
+            try:
+                hook()
+            except BaseException:
+                self._on_first_use = hook  # tried again by the next use
+                raise
 
     def _total_bytes(self) -> Flow[int]:
         self._check_open()
@@ -161,11 +218,11 @@ class StreamCore(Generic[ClientT]):
     def _add(self, byte_range: Any, activate: bool, name: str) -> Flow[RangeResponseBase | None]:
         self._check_open()
         span = coerce_span(byte_range)
-        if self._initial is not None:
+        if self._initial is not None or self._on_first_use is not None:
             yield from self._flush()
         if self.remote.total is not None or span.needs_length or self.single_request:
-            if self.remote.total is None and self.single_request:
-                yield from self._open_whole()
+            if self.single_request:
+                yield from self._open_whole()  # the one GET, whether or not the length is known
             yield from learn_length(self.remote)
             span = Span(*self.remote.resolve(span))
         if _is_empty(span):
@@ -175,7 +232,7 @@ class StreamCore(Generic[ClientT]):
             existing = self._exact(span.start, span.stop)
             if existing is not None:  # already registered: no second request
                 if activate:
-                    self._active = existing
+                    self._activate(existing)
                 return existing
             plan = self._plan(span.start, span.stop)
             response = self._new_response(span, name)
@@ -198,11 +255,11 @@ class StreamCore(Generic[ClientT]):
             except Exception:
                 yield from response._close()
                 raise
-        yield from self._apply(plan)
-        self._registry.add(response.start, response.stop, response)
+        yield from self._apply(plan, fallback=not activate)
+        self._register(response.start, response.stop, response)
         self._version += 1
         if activate:
-            self._active = response
+            self._activate(response)
         return response
 
     def _add_lazy(self, start: int, stop: int, name: str) -> Flow[RangeResponseBase]:
@@ -211,9 +268,11 @@ class StreamCore(Generic[ClientT]):
         entry up front is what made range-streams 1.x slow."""
         self._check_open()
         plan = self._plan(start, stop)
+        if self.single_request:
+            yield from self._open_whole()  # the one GET every window reads from
         response = self._new_response(Span(start, stop), name)
         yield from self._apply(plan)
-        self._registry.add(start, stop, response)
+        self._register(start, stop, response)
         self._version += 1
         return response
 
@@ -242,7 +301,23 @@ class StreamCore(Generic[ClientT]):
             windows.append((entry.key_start, entry.key_stop, w_start, w_stop))
         return plan_overlap(windows, start, stop, self.pruning_level)
 
-    def _apply(self, plan: list[Any]) -> Flow[None]:
+    def _register(self, start: int, stop: int, response: RangeResponseBase) -> None:
+        """Add an entry; ``_seq`` keeps the order of registration, which 1.x's RangeDicts
+        (``ranges``, ``_ranges``) iterated in."""
+        self._registrations += 1
+        response._seq = self._registrations
+        self._registry.add(start, stop, response)
+
+    def _most_recent(self) -> RangeResponseBase | None:
+        """The range registered last (1.x's "most recent range"): ``O(n)``, used only
+        when an overlap burns the active range and nothing else will replace it."""
+        entries = list(self._registry)
+        return max(entries, key=lambda e: e.value._seq).value if entries else None
+
+    def _apply(self, plan: list[Any], fallback: bool = True) -> Flow[None]:
+        """Carry out an overlap plan. If it burns the active range, the most recently
+        registered one becomes active (unless ``fallback`` is False: the caller is about
+        to activate another)."""
         replants: list[Replant] = []
         for action in plan:
             if isinstance(action, Rekey):
@@ -256,17 +331,17 @@ class StreamCore(Generic[ClientT]):
             self._registry.remove(action.key)
             yield from entry.value._close()
             if self._active is entry.value:
-                self._active = None
+                self._activate(None)
             if isinstance(action, Replant):
                 replants.append(action)
         for action in replants:
             # Sent lazily, when first read: the caller did not ask for these bytes now.
             response = self._new_response(Span(action.start, action.stop), "")
-            self._registry.add(action.start, action.stop, response)
+            self._register(action.start, action.stop, response)
         if plan:
             self._version += 1
-            if self._active is None and len(self._registry):
-                self._active = list(self._registry)[-1].value
+            if fallback and self._active is None and self._dangling_active is None:
+                self._active = self._most_recent()
             logger.debug("overlap handled with %s: %s", self.pruning_level.name, plan)
 
     def _close_all(self) -> Flow[None]:
@@ -277,7 +352,7 @@ class StreamCore(Generic[ClientT]):
             yield from entry.value._close()
         if self._whole is not None:
             yield from self._whole.close()
-        self._active = None
+        self._activate(None)
 
 
 def _connect(body: Body) -> Flow[None]:

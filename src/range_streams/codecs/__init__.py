@@ -17,7 +17,8 @@ from ._errors import (
     MemberNotFoundError,
     UnsupportedMemberError,
 )
-from ._streams import CondaStream, PngStream, TarStream, ZipStream
+from ._png_stream import PngStream
+from ._streams import CondaStream, TarStream, ZipStream
 from .conda import CondaReader
 from .png import PngReader
 from .tar import TarInfo, TarReader

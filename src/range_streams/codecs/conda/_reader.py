@@ -32,9 +32,11 @@ _SUFFIX = ".tar.zst"
 class CondaReader:
     """The members, metadata and ``info/`` files of a ``.conda`` package."""
 
-    def __init__(self, source: ByteSource) -> None:
+    def __init__(self, source: ByteSource, *, zip_reader: ZipReader | None = None) -> None:
+        """``zip_reader``: the source's zip listing, if already read (``CondaStream``
+        shares its own)."""
         self.source = source
-        self.zip = ZipReader(source)
+        self.zip = zip_reader if zip_reader is not None else ZipReader(source)
         names = self.zip.namelist()
         info = [n for n in names if n.startswith("info-") and n.endswith(_SUFFIX)]
         pkg = [n for n in names if n.startswith("pkg-") and n.endswith(_SUFFIX)]

@@ -15,6 +15,8 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from ranges import Range
+
 from .._errors import ArchiveFormatError, ChecksumError
 from .._io import ListingWindow
 
@@ -47,6 +49,16 @@ class ChunkInfo:
     def end(self) -> int:
         """Where the next chunk starts."""
         return self.offset + 12 + self.length
+
+    @property
+    def start(self) -> int:
+        """range-streams 1.x's name for ``offset``."""
+        return self.offset
+
+    @property
+    def data_range(self) -> Range:
+        """range-streams 1.x's ``[start, end)`` of the chunk's data (no CRC)."""
+        return Range(self.data_offset, self.end - 4)
 
 
 class ChunkTable:

@@ -45,6 +45,8 @@ class ZipDirectory:
     members: list[ZipInfo]
     comment: bytes
     directory_offset: int  # absolute offset of the central directory in the source
+    directory_size: int
+    eocd_offset: int  # absolute offset of the end-of-central-directory record
     tail: bytes  # the end of the file as read, kept: small archives are all in it
     tail_offset: int
 
@@ -150,6 +152,8 @@ def read_directory(source: ByteSource) -> ZipDirectory:
         members=members,
         comment=comment,
         directory_offset=start,
+        directory_size=directory_size,
+        eocd_offset=eocd_offset,
         tail=tail.data,
         tail_offset=tail.start,
     )

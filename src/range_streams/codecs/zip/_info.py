@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
-__all__ = ["ZipInfo"]
+from ranges import Range
+
+__all__ = ["LocatedZipInfo", "ZipInfo"]
 
 _ENCRYPTED_FLAG = 1 << 0
 _DATA_DESCRIPTOR_FLAG = 1 << 3
@@ -18,6 +20,9 @@ class ZipInfo:
     reads the same. ``header_offset`` is absolute in the source (corrected for any bytes
     prepended to the archive); ``extra`` is the central directory's extra field, which
     may differ from the local header's.
+
+    range-streams 1.x's ``ZippedFileInfo`` names are aliases here (``compressed_size``,
+    ``uncompressed_size``, ``filename_length``, ``comment_length``, ``file_range``...).
     """
 
     filename: str
@@ -49,3 +54,66 @@ class ZipInfo:
     def has_data_descriptor(self) -> bool:
         """Sizes and CRC follow the data (streamed writers); the directory has them too."""
         return bool(self.flag_bits & _DATA_DESCRIPTOR_FLAG)
+
+    # ---- range-streams 1.x's ZippedFileInfo names ---------------------------------------
+
+    @property
+    def compressed_size(self) -> int:
+        return self.compress_size
+
+    @property
+    def uncompressed_size(self) -> int:
+        return self.file_size
+
+    @property
+    def filename_length(self) -> int:
+        """The stored name's length in bytes."""
+        return len(self.raw_filename)
+
+    @property
+    def comment_length(self) -> int:
+        return len(self.comment)
+
+    @property
+    def extra_field_length(self) -> int:
+        """The central directory's extra field length (the local one may differ)."""
+        return len(self.extra)
+
+    @property
+    def local_header_offset(self) -> int:
+        return self.header_offset
+
+    @property
+    def flags(self) -> int:
+        return self.flag_bits
+
+    @property
+    def signature(self) -> bytes:
+        return b"PK\x01\x02"
+
+    @property
+    def file_range(self) -> Range:
+        """Where the member's compressed data lies: known only from its local header, so
+        only a ``LocatedZipInfo`` (``ZipStream.zipped_files``) has it."""
+        raise ValueError(
+            f"{self.filename!r}: where its data starts is in its local header, not read"
+            " yet; ZipStream.zipped_files and ZipReader.data_spans() read it"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LocatedZipInfo(ZipInfo):
+    """A member whose local header was read: ``data_offset`` is where its compressed data
+    starts (the local extra field may be longer than the directory's)."""
+
+    data_offset: int
+
+    @classmethod
+    def at(cls, info: ZipInfo, data_offset: int) -> LocatedZipInfo:
+        values = {f.name: getattr(info, f.name) for f in fields(ZipInfo)}
+        return cls(**values, data_offset=data_offset)
+
+    @property
+    def file_range(self) -> Range:
+        """Where the member's compressed data lies in the archive, ``[start, end)``."""
+        return Range(self.data_offset, self.data_offset + self.compress_size)

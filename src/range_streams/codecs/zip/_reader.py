@@ -48,6 +48,9 @@ class ZipReader:
         self.source = source
         directory = read_directory(source)
         self.comment = directory.comment
+        self.directory_offset = directory.directory_offset
+        self.directory_size = directory.directory_size
+        self.eocd_offset = directory.eocd_offset
         self._members = directory.members
         self._by_name = {info.filename: info for info in self._members}  # last one wins
         # Every member's data must end before the next local header or the directory.
@@ -179,15 +182,29 @@ class ZipReader:
                 result[name] = reader.readall()
         return result
 
-    def data_spans(self, members: Iterable[str | ZipInfo]) -> dict[str, tuple[int, int]]:
+    def data_spans(
+        self, members: Iterable[str | ZipInfo], *, check_method: bool = True
+    ) -> dict[str, tuple[int, int]]:
         """Where each member's compressed data lies, from its local header (whose extra
-        field may differ from the central directory's): one ``read_ranges`` for all."""
-        infos = [self._resolve(member) for member in members]
+        field may differ from the central directory's): one ``read_ranges`` for all.
+        ``check_method=False`` also places members this reader cannot decompress."""
+        if check_method:
+            infos = [self._resolve(member) for member in members]
+        else:
+            infos = [self.getinfo(m) if isinstance(m, str) else m for m in members]
+        spans = self.data_span_list(infos, check_method=False)
+        return {info.filename: span for info, span in zip(infos, spans, strict=True)}
+
+    def data_span_list(
+        self, members: Iterable[ZipInfo], *, check_method: bool = True
+    ) -> list[tuple[int, int]]:
+        """``data_spans`` as a list in the order given (members may share a name)."""
+        infos = [self._resolve(info) if check_method else info for info in members]
         spans = {index: self._head_span(info, 0) for index, info in enumerate(infos)}
         cached = {i: self._cached(*span) for i, span in spans.items()}
         heads = self._read_batch({i: s for i, s in spans.items() if cached[i] is None})
         heads.update({i: data for i, data in cached.items() if data is not None})
-        return {info.filename: self._data_span(info, heads[i]) for i, info in enumerate(infos)}
+        return [self._data_span(info, heads[i]) for i, info in enumerate(infos)]
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} of {len(self._members)} members>"
