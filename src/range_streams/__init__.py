@@ -8,6 +8,7 @@ of the remote file, or an exception from ``RangeStreamError``'s tree says why no
 from ranges import Range
 
 from ._content import RangeContent
+from ._core.cache_blocks import CacheStats
 from ._core.errors import (
     ContentEncodingError,
     ContentRangeError,
@@ -36,6 +37,7 @@ from ._net.clients import make_async_client, make_client
 from ._net.options import ClientOptions
 from ._state.file_core import FileOptions
 from ._state.response import AsyncRangeResponse, RangeResponse
+from ._state.shared_cache import SharedCache
 from .file import AsyncRangeFile, RangeFile, open, open_async
 from .stream import AsyncRangeStream, RangeStream
 
@@ -51,6 +53,7 @@ __all__ = [
     "BodyLimits",
     "ByteSource",
     "BytesSource",
+    "CacheStats",
     "ClientOptions",
     "ContentEncodingError",
     "ContentRangeError",
@@ -79,6 +82,7 @@ __all__ = [
     "RemoteFileChangedError",
     "RetriesExhaustedError",
     "RetryPolicy",
+    "SharedCache",
     "StreamClosedError",
     "__version__",
     "as_completed",

@@ -22,6 +22,7 @@ from ._flows.batch import BatchPolicy
 from ._flows.body import RetryPolicy
 from ._net.clients import make_async_client
 from ._state.item_queue import FetchResult, Item, ItemQueue, Progress, Runner
+from ._state.shared_cache import CacheChoice, SharedCache, resolve_cache
 
 __all__ = ["AsCompleted", "FetchResult", "as_completed", "fetch_many"]
 
@@ -71,8 +72,10 @@ class AsCompleted:
         progress: Progress | None,
         batch: BatchPolicy | None,
         retry: RetryPolicy | None,
+        cache: SharedCache | None = None,
     ) -> None:
         self._host_limit = _host_limit(concurrency, per_host)
+        self._cache = cache
         self._items = items
         self._concurrency = concurrency
         self._client = client
@@ -89,7 +92,7 @@ class AsCompleted:
         self._state = "running"
         self._owned = self._client is None
         self._active = self._client if self._client is not None else _client(self._concurrency)
-        self._runner = Runner(self._active, self._batch, self._retry)
+        self._runner = Runner(self._active, self._batch, self._retry, self._cache)
         window = max(_WINDOW, 4 * self._concurrency)
         self._queue = ItemQueue(self._runner, self._items, self._host_limit, window)
         count = len(self._items)
@@ -168,6 +171,7 @@ def as_completed(
     progress: Progress | None = None,
     batch: BatchPolicy | None = None,
     retry: RetryPolicy | None = None,
+    cache: CacheChoice = None,
 ) -> AsCompleted:
     """Each item's ``FetchResult`` as it finishes, from an ``async with`` block (see
     ``AsCompleted``). Takes the arguments of ``fetch_many``; bad limits raise here."""
@@ -179,6 +183,7 @@ def as_completed(
         progress=progress,
         batch=batch,
         retry=retry,
+        cache=resolve_cache(cache),
     )
 
 
@@ -191,6 +196,7 @@ async def fetch_many(
     progress: Progress | None = None,
     batch: BatchPolicy | None = None,
     retry: RetryPolicy | None = None,
+    cache: CacheChoice = None,
 ) -> list[FetchResult]:
     """Fetch the spans of many URLs concurrently; one result per input, in input order.
 
@@ -204,7 +210,9 @@ async def fetch_many(
     connections); with ``per_host``, at most that many per host (``host:port``), and an
     item of a busy host waits while later items of other hosts run. ``client`` is used
     as given and left open; without one, the batch makes its own and closes it.
-    ``progress(done, total, result)`` is called as each item finishes.
+    ``progress(done, total, result)`` is called as each item finishes. ``cache``: a
+    ``SharedCache`` (or its directory) the items are read through (docs/Cache.md);
+    None follows the ``RANGE_STREAMS_CACHE`` environment variable, False is none.
 
     One item's failure is that item's ``error`` (a bad URL or span, an error status, a
     file that changed); it never loses the others' results. Bad limits raise
@@ -220,6 +228,7 @@ async def fetch_many(
         progress=progress,
         batch=batch,
         retry=retry,
+        cache=cache,
     )
     async with batch_results:
         async for result in batch_results:

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from ._core.cache_blocks import CacheStats
 from ._flows.commands import Flow
 from ._net.clients import make_async_client, make_client
 from ._runtime.drivers import run_async, run_sync
@@ -67,6 +68,12 @@ class RangeFile(io.RawIOBase):
     @property
     def requests_sent(self) -> int:
         return self._core.remote.requests_sent
+
+    @property
+    def cache_stats(self) -> CacheStats | None:
+        """What the shared cache did for this file so far (None without one)."""
+        shared = self._core.shared
+        return None if shared is None else shared.counter.snapshot()
 
     def readable(self) -> bool:
         return True
@@ -162,6 +169,11 @@ class AsyncRangeFile:
     def requests_sent(self) -> int:
         return self._core.remote.requests_sent
 
+    @property
+    def cache_stats(self) -> CacheStats | None:
+        shared = self._core.shared
+        return None if shared is None else shared.counter.snapshot()
+
     async def size(self) -> int:
         return await self._run(self._core.size())  # type: ignore[no-any-return]
 
@@ -238,7 +250,8 @@ def open(  # mirrors builtins.open on purpose
 
     ``options`` are ``FileOptions``' keywords: ``strategy`` (``Readahead()`` by default,
     ``BlockCache()``, ``ExactReads()``), ``cache_bytes``, ``tail_probe``, ``retry``,
-    ``limits``, ``batch``.
+    ``limits``, ``batch``, ``cache`` (a ``SharedCache`` or its directory: see
+    docs/Cache.md).
     """
     if mode not in ("rb", "r"):
         raise ValueError(f"range_streams.open is read-only and binary: mode {mode!r}")

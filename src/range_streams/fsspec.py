@@ -21,10 +21,15 @@ that file (bytes and validators) to the next ``open`` of the same path within
 ``warm_seconds``: pyarrow checks ``info`` before opening, then reads the footer from the
 end, so reading a parquet footer costs one request in all, not two. A URL names one
 file: ``ls`` lists just that file, and there are no directories.
+
+``cache=`` (a ``SharedCache`` or its directory; see docs/Cache.md) reads every file
+through a shared cache: a plain value, so the filesystem still pickles to Dask workers,
+which then share the directory.
 """
 
 from __future__ import annotations
 
+import copy
 import importlib
 import io
 import threading
@@ -37,6 +42,7 @@ import httpx
 from ._core.errors import HTTPStatusError
 from ._net.clients import make_client
 from ._state.file_core import FileOptions
+from ._state.shared_cache import CacheChoice, resolve_cache
 from .file import RangeFile
 
 try:
@@ -66,10 +72,14 @@ class RangeFileSystem(_AbstractFileSystem):  # type: ignore[misc]  # fsspec is u
         client: httpx.Client | None = None,
         options: FileOptions | None = None,
         warm_seconds: float = 30.0,
+        cache: CacheChoice = None,
         **storage_options: Any,
     ) -> None:
         super().__init__(**storage_options)
         self.client = client if client is not None else make_client()
+        if cache is not None:  # the shared cache's seam: every file of this filesystem uses it
+            options = copy.copy(options) if options is not None else FileOptions()
+            options.cache = resolve_cache(cache)
         self.options = options
         self.warm_seconds = warm_seconds
         self._warm: OrderedDict[str, tuple[float, RangeFile]] = OrderedDict()

@@ -15,6 +15,7 @@ from .._core.errors import RangeNotSupportedError, RangeStreamError
 from .._flows.batch import BatchPolicy
 from .._serve import ServedRequest, serve_directory
 from .._state.file_core import FileOptions
+from .._state.shared_cache import SharedCache
 from ..codecs.zip import ZIP_TAIL_PROBE
 from ..file import RangeFile
 from ._archive import LS_SCHEMA_VERSION, Archive, detect
@@ -77,7 +78,8 @@ def _yes_no(value: bool | None) -> str:
 
 
 def info(args: argparse.Namespace, console: Console, trace: TraceLog) -> int:
-    options = FileOptions(tail_probe=1, batch=BatchPolicy(max_gap=0))
+    # Never through a cache: what the server does is the question.
+    options = FileOptions(tail_probe=1, batch=BatchPolicy(max_gap=0), cache=False)
     with make_client(trace) as client, RangeFile(args.url, client, options) as file:
         report = probe(file, trace)
     if args.json:
@@ -102,10 +104,15 @@ def info(args: argparse.Namespace, console: Console, trace: TraceLog) -> int:
 
 
 # -- ls ------------------------------------------------------------------------------------
-def _open_archive(url: str, client: Any) -> tuple[RangeFile, Archive]:
+def _cache(args: argparse.Namespace) -> SharedCache | bool:
+    """The shared cache ``execute`` chose for the command (``--cache``), or none."""
+    return getattr(args, "shared_cache", None) or False
+
+
+def _open_archive(url: str, client: Any, cache: SharedCache | bool) -> tuple[RangeFile, Archive]:
     # The tail read that finds a zip's directory is the zip reader's whole budget when the
     # directory fits: make it the one suffix read that also learns the size.
-    file = RangeFile(url, client, FileOptions(tail_probe=ZIP_TAIL_PROBE))
+    file = RangeFile(url, client, FileOptions(tail_probe=ZIP_TAIL_PROBE, cache=cache))
     try:
         return file, detect(file)
     except BaseException:
@@ -115,7 +122,7 @@ def _open_archive(url: str, client: Any) -> tuple[RangeFile, Archive]:
 
 def ls(args: argparse.Namespace, console: Console, trace: TraceLog) -> int:
     with make_client(trace) as client:
-        file, archive = _open_archive(args.url, client)
+        file, archive = _open_archive(args.url, client, _cache(args))
         with file:
             members = archive.members()
             image = archive.image()
@@ -153,7 +160,7 @@ def ls(args: argparse.Namespace, console: Console, trace: TraceLog) -> int:
 def extract_command(args: argparse.Namespace, console: Console, trace: TraceLog) -> int:
     root = Path(args.output)
     with make_client(trace) as client:
-        file, archive = _open_archive(args.url, client)
+        file, archive = _open_archive(args.url, client, _cache(args))
         with file:
             extract(archive, args.members, root, console)
     return 0
@@ -174,7 +181,8 @@ def parse_slice(text: str) -> tuple[int | None, int | None]:
 def cat(args: argparse.Namespace, console: Console, trace: TraceLog) -> int:
     start, stop = parse_slice(args.range) if args.range else (None, None)
     out = console.out_bytes
-    with make_client(trace) as client, RangeFile(args.url, client) as file:
+    options = FileOptions(cache=_cache(args))
+    with make_client(trace) as client, RangeFile(args.url, client, options) as file:
         if (start or 0) < 0 or (stop is not None and stop < 0):
             # One suffix read learns the size and keeps the file's last 64 KiB: a short
             # tail such as -22: is served from it with no second request.

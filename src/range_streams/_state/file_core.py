@@ -26,6 +26,8 @@ from .._flows.batch import BatchPolicy, read_ranges
 from .._flows.body import Body, BodyLimits, RetryPolicy
 from .._flows.commands import Discard, Flow, Join, Spawn, Spawned
 from .._flows.requests import learn_length, open_span
+from .cache_session import CacheSession
+from .shared_cache import CacheChoice, SharedCache, resolve_cache
 
 __all__ = ["FileCore", "FileOptions"]
 
@@ -83,13 +85,17 @@ class FileOptions:
         retry: RetryPolicy | None = None,
         limits: BodyLimits | None = None,
         batch: BatchPolicy | None = None,
+        cache: CacheChoice = None,
     ) -> None:
         self.strategy: ReadStrategy = strategy if strategy is not None else Readahead()
-        self.cache_bytes = cache_bytes
+        self.cache_bytes = cache_bytes  # this file's own span cache (tail probe, blocks)
         self.tail_probe = tail_probe
         self.retry = retry or RetryPolicy()
         self.limits = limits or BodyLimits()
         self.batch = batch or BatchPolicy()
+        # The cache shared with other files and processes: a SharedCache, a directory,
+        # True (the default directory), False (none), or None (RANGE_STREAMS_CACHE).
+        self.cache: SharedCache | None = resolve_cache(cache)
 
 
 class FileCore:
@@ -104,6 +110,19 @@ class FileCore:
         self._last_end: int | None = None
         self._advised: tuple[int, int] | None = None
         self._ahead: tuple[Span, Spawned] | None = None  # the next window, requested early
+        # The shared cache's seam: probe_tail, size, _serve and read_ranges hand over to
+        # it while it is active (a cacheable file); it keeps what it serves in self.cache.
+        self.shared: CacheSession | None = None
+        if options.cache is not None:
+            self.shared = CacheSession(
+                self.remote,
+                options.cache,
+                local=self.cache,
+                strategy=options.strategy,
+                retry=options.retry,
+                limits=options.limits,
+                batch=options.batch,
+            )
 
     def _check(self) -> None:
         if self.closed:
@@ -111,11 +130,15 @@ class FileCore:
 
     def size(self) -> Flow[int]:
         self._check()
+        if self.shared is not None:
+            return (yield from self.shared.size())
         return (yield from learn_length(self.remote))
 
     def probe_tail(self, length: int | None = None) -> Flow[int]:
         """Learn the size with one suffix read whose bytes are kept for end-relative reads."""
         self._check()
+        if self.remote.total is None and self.shared is not None:
+            yield from self.shared.probe_tail(length or self.options.tail_probe)
         if self.remote.total is None:
             body = self._new_body(Span(-(length or self.options.tail_probe), None))
             data = yield from body.read_all()
@@ -194,6 +217,8 @@ class FileCore:
             else:
                 assert coerced.stop is not None
                 resolved.append((coerced.start, coerced.stop))
+        if self.shared is not None and self.shared.active:
+            return (yield from self.shared.read_ranges(resolved))
         return (
             yield from read_ranges(
                 self.remote, resolved, self.options.batch, self.options.retry, self.options.limits
@@ -229,6 +254,12 @@ class FileCore:
             want = size - got
             cached = self.cache.read(at, want)
             if cached:
+                got += sink.put(cached)
+                continue
+            if self.shared is not None and self.shared.active:
+                cached = yield from self.shared.read(at, want, sequential, self._advised)
+                if not cached:
+                    break  # end of file
                 got += sink.put(cached)
                 continue
             body = self._body

@@ -19,6 +19,8 @@ from .._core.urls import check_url, parse_url
 from .._flows.batch import BatchPolicy, read_spans
 from .._flows.body import BodyLimits, RetryPolicy
 from .._runtime.drivers import Primed, prime, run_async
+from .cache_session import CacheSession
+from .shared_cache import SharedCache
 
 __all__ = ["Entry", "FetchResult", "Item", "ItemQueue", "Progress", "Runner"]
 
@@ -78,10 +80,17 @@ class Entry:
 
 
 class Runner:
-    def __init__(self, client: httpx.AsyncClient, batch: BatchPolicy, retry: RetryPolicy) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        batch: BatchPolicy,
+        retry: RetryPolicy,
+        cache: SharedCache | None = None,
+    ) -> None:
         self.client = client
         self.batch = batch
         self.retry = retry
+        self.cache = cache
 
     def start(self, entry: Entry) -> None:
         """Make ``entry`` ready to run, with no I/O: its flow primed and its first
@@ -92,7 +101,11 @@ class Runner:
         try:
             remote = RemoteState(entry.url)
             spans = [coerce_span(span) for span in entry.spans]
-            flow = read_spans(remote, spans, self.batch, self.retry, BodyLimits())
+            if self.cache is not None:  # the shared cache's seam
+                session = CacheSession(remote, self.cache, retry=self.retry, batch=self.batch)
+                flow = session.read_spans(spans)
+            else:
+                flow = read_spans(remote, spans, self.batch, self.retry, BodyLimits())
             entry.primed, entry.remote = prime(self.client, flow), remote
         except Exception as exc:  # the item's error, not the batch's
             entry.result.error = exc

@@ -20,7 +20,9 @@ from .._core.urls import check_url
 from .._flows.body import Body, BodyLimits, RetryPolicy
 from .._flows.commands import Flow
 from .._flows.requests import learn_length
+from .cache_session import CacheSession
 from .response import RangeResponseBase
+from .shared_cache import CacheChoice, resolve_cache
 
 __all__ = ["StreamCore"]
 
@@ -58,6 +60,7 @@ class StreamCore(Generic[ClientT]):
         *,
         retry: RetryPolicy | None = None,
         limits: BodyLimits | None = None,
+        cache: CacheChoice = None,
     ) -> None:
         if client is not None and not isinstance(client, self.client_class):
             raise TypeError(
@@ -72,6 +75,12 @@ class StreamCore(Generic[ClientT]):
         self.raise_response = raise_response
         self.retry = retry or RetryPolicy()
         self.limits = limits or BodyLimits()
+        # A shared cache (see SharedCache; None follows RANGE_STREAMS_CACHE): ranges are
+        # then read through it, and add() sends nothing ahead.
+        settings = resolve_cache(cache)
+        self.shared: CacheSession | None = None
+        if settings is not None and not single_request:
+            self.shared = CacheSession(self.remote, settings, retry=self.retry, limits=self.limits)
         self._owns_client = client is None
         self.client: ClientT = client if client is not None else self._make_client()
         self._registry: Registry[RangeResponseBase] = Registry()
@@ -146,6 +155,11 @@ class StreamCore(Generic[ClientT]):
 
     def _total_bytes(self) -> Flow[int]:
         self._check_open()
+        return (yield from self._length())
+
+    def _length(self) -> Flow[int]:
+        if self.shared is not None:
+            return (yield from self.shared.size())
         return (yield from learn_length(self.remote))
 
     def _add(self, byte_range: Any, activate: bool, name: str) -> Flow[RangeResponseBase | None]:
@@ -156,7 +170,7 @@ class StreamCore(Generic[ClientT]):
         if self.remote.total is not None or span.needs_length or self.single_request:
             if self.remote.total is None and self.single_request:
                 yield from self._open_whole()
-            yield from learn_length(self.remote)
+            yield from self._length()
             span = Span(*self.remote.resolve(span))
         if _is_empty(span):
             return None
@@ -216,6 +230,8 @@ class StreamCore(Generic[ClientT]):
         if self.single_request:
             assert self._whole is not None and span.stop is not None
             return self.response_class(self, self._whole, name=name, window=(span.start, span.stop))
+        if self.shared is not None:
+            return self.response_class(self, self.shared.body(span), name=name)
         body = Body(self.remote, span, retry=self.retry, limits=self.limits)
         return self.response_class(self, body, name=name)
 
