@@ -136,11 +136,12 @@ def execute(argv: Sequence[str], console: Console, trace: TraceLog | None = None
         trace = TraceLog(console.err if getattr(args, "trace", False) else None)
     handler: Handler = args.handler
     try:
-        args.shared_cache = cache_for(args) if args.command in CACHED_COMMANDS else None
+        args.shared_cache = cache = cache_for(args) if args.command in CACHED_COMMANDS else None
+        before = cache.stats() if cache is not None else None
         try:
             return handler(args, console, trace)
         finally:
-            report_cache(args.shared_cache, trace)
+            report_cache(cache, trace, before)
     except BrokenPipeError:
         _silence_stdout(console)  # `| head` closed the pipe: stop quietly, like cat does
         return ExitCode.OK

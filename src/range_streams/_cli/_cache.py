@@ -8,6 +8,7 @@ import argparse
 import json
 import os
 
+from .._core.cache_blocks import CacheStats
 from .._state.shared_cache import CACHE_ENV, SharedCache, default_directory, resolve_cache
 from ._common import Console, TraceLog, UsageError
 
@@ -28,10 +29,12 @@ def cache_for(args: argparse.Namespace) -> SharedCache | None:
         raise UsageError(str(exc)) from exc
 
 
-def report_cache(cache: SharedCache | None, trace: TraceLog) -> None:
-    """Under ``--trace``, one line with what the cache did for the command."""
-    if cache is not None and trace.stream is not None:
-        print(f"{trace.prefix}cache: {cache.stats().summary()}", file=trace.stream, flush=True)
+def report_cache(cache: SharedCache | None, trace: TraceLog, before: CacheStats | None) -> None:
+    """Under ``--trace``, one line with what the cache did for the command (counted
+    since ``before``: ``demo`` runs several commands in one process)."""
+    if cache is not None and before is not None and trace.stream is not None:
+        summary = cache.stats().since(before).summary()
+        print(f"{trace.prefix}cache: {summary}", file=trace.stream, flush=True)
 
 
 def _target(args: argparse.Namespace) -> SharedCache:

@@ -207,6 +207,12 @@ class CacheStats:
     waits: int = 0
     evicted_bytes: int = 0
 
+    def since(self, earlier: CacheStats) -> CacheStats:
+        """What was counted after ``earlier`` (a snapshot of the same counter)."""
+        return CacheStats(
+            **{name: getattr(self, name) - getattr(earlier, name) for name in _FIELDS}
+        )
+
     def summary(self) -> str:
         """One line, as ``--trace`` prints it."""
         return (
@@ -220,12 +226,15 @@ class CacheStats:
         )
 
 
+_FIELDS = tuple(f.name for f in fields(CacheStats))
+
+
 class StatsCounter:
     """``CacheStats`` being counted; ``add`` also counts into the parents (a file's
     counter counts into its cache's). Thread-safe."""
 
     def __init__(self, *parents: StatsCounter) -> None:
-        self._counts = dict.fromkeys((f.name for f in fields(CacheStats)), 0)
+        self._counts = dict.fromkeys(_FIELDS, 0)
         self._parents = parents
         self._lock = threading.Lock()
 

@@ -345,6 +345,7 @@ class CacheSession:
         """Wait for another reader's claim on a block to go (it is fetching it): True
         once it has, False if it outlasted ``PATIENCE`` (then fetch without claims)."""
         self.counter.add(waits=1)
+        self._known = None  # what the other reader fetched is news
         delay, waited = FIRST_WAIT, 0.0
         while waited < PATIENCE:
             yield Sleep(delay)
