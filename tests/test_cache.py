@@ -496,7 +496,8 @@ def test_range_streams_read_through_the_cache(
     data = random.Random(13).randbytes(3 * BLOCK)
     url = server.url(_put(docroot, "cache-stream.bin", data))
     cache = SharedCache(tmp_path / "cache")
-    for expected in (None, [("bytes=0-0", 206)]):
+    cold = [("bytes=-22", 206), (f"bytes=0-{len(data) - 1}", 206)]  # the tail; a small file
+    for expected in (cold, [("bytes=0-0", 206)]):
         recorder = Recorder()
         with (
             _client(recorder) as client,
@@ -507,8 +508,7 @@ def test_range_streams_read_through_the_cache(
             stream.add((1000, 2000))
             assert stream.read() == data[1000:2000]
             assert stream.total_bytes == len(data)
-        if expected is not None:
-            assert recorder.requests == expected
+        assert recorder.requests == expected
 
 
 def test_async_files_read_through_the_cache(
@@ -555,6 +555,38 @@ def test_a_redirect_seen_anonymously_is_reused(
     assert found == [data[:10]] and recorder.requests == [("bytes=0-0", 206)]
     records = server.access_records(lambda r: name in r.target, min_count=1)
     assert [r.target for r in records] == [f"/files/{name}"]  # straight there
+
+
+def test_a_kept_redirect_that_fails_is_followed_afresh(tmp_path: Path) -> None:
+    data = random.Random(17).randbytes(BLOCK)
+    transport, _ = _mock_server(data, {"etag": '"v1"'})
+    mirrors = {"/a": "/mirror-1/f.bin"}  # where the origin sends readers now
+    visited: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        visited.append(request.url.path)
+        if request.url.path == "/a":
+            return httpx.Response(302, headers={"location": mirrors["/a"]})
+        if request.url.path != mirrors["/a"]:
+            return httpx.Response(404)  # a mirror that is gone
+        return transport.handle_request(request)
+
+    cache = SharedCache(tmp_path / "cache")
+
+    def read() -> bytes:
+        with (
+            httpx.Client(transport=httpx.MockTransport(handle)) as client,
+            range_streams.open("https://example.org/a", client=client, cache=cache) as f,
+        ):
+            return f.read(10)
+
+    assert read() == data[:10] and visited == ["/a", "/mirror-1/f.bin"]
+    visited.clear()
+    assert read() == data[:10] and visited == ["/mirror-1/f.bin"]  # straight to the mirror
+    mirrors["/a"] = "/mirror-2/f.bin"
+    visited.clear()
+    assert read() == data[:10]
+    assert visited == ["/mirror-1/f.bin", "/a", "/mirror-2/f.bin"]
 
 
 def test_the_environment_variable_turns_the_cache_on(

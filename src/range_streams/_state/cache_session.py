@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from .._core.cache_blocks import Piece, StatsCounter, aligned_run, blocks_wanted, runs, split
@@ -36,7 +36,14 @@ from .._core.cache_keys import (
     url_key,
     version_key,
 )
-from .._core.errors import InvalidRangeError, RangeNotSatisfiableError, StreamClosedError
+from .._core.errors import (
+    ContentRangeError,
+    HTTPStatusError,
+    InvalidRangeError,
+    RangeNotSatisfiableError,
+    RangeNotSupportedError,
+    StreamClosedError,
+)
 from .._core.protocol import RemoteState
 from .._core.span_cache import SpanCache
 from .._core.spans import Span, resolve_span
@@ -119,20 +126,41 @@ class CacheSession:
         version): then a revalidation comes before fetching it."""
         return any(self.runtime.peek(meta.key, meta.version, index) for meta in self._candidates())
 
-    def _lend(self) -> None:
+    def _lend(self) -> bool:
         """Before the first request: what the cache knows of the server (so a refused
-        suffix or multi-range request is not tried again), and a recent redirect."""
+        suffix or multi-range request is not tried again), and a recent redirect;
+        whether a redirect was lent."""
         known = self._candidates()
         if not known:
-            return
+            return False
         known[0].lend_capabilities(self.remote)
-        if self.remote.location is None:
-            now = time.time()
-            for meta in known:
-                location = meta.location_for(now, REDIRECT_MAX_AGE)
-                if location is not None:
-                    self.remote.location = location
-                    break
+        if self.remote.location is not None:
+            return False
+        now = time.time()
+        for meta in known:
+            location = meta.location_for(now, REDIRECT_MAX_AGE)
+            if location is not None:
+                self.remote.location = location
+                return True
+        return False
+
+    def _first(self, make: Callable[[], Flow[T]]) -> Flow[T]:
+        """The session's first request(s), ``make()``, watched; then settled. Where a
+        redirect the cache lent fails (a mirror gone, an error status), the request is
+        made again from the URL itself: the cache never makes a read fail."""
+        lent = self._lend()
+        try:
+            result = yield from self._observe(make())
+        except (HTTPStatusError, RangeNotSupportedError, ContentRangeError) as exc:
+            if not lent or isinstance(exc, RangeNotSatisfiableError):
+                raise
+            logger.info("%s: the redirect kept in the cache failed (%s)", self.remote.url, exc)
+            self.remote.location = None
+            self._credentials = None
+            self._no_store = False
+            result = yield from self._observe(make())
+        self._settle()
+        return result
 
     def _observe(self, flow: Flow[T]) -> Flow[T]:
         """``flow``, with each request it sends (its sub-flows' too) and each answer
@@ -214,15 +242,15 @@ class CacheSession:
         ``GET`` (the size and validators), the revalidation of what is cached."""
         if self.settled:
             return
-        self._lend()
         remote = self.remote
         if self._candidates():
             self.counter.add(revalidations=1)
         if remote.total is None:
-            yield from self._observe(learn_length(remote))
+            yield from self._first(lambda: learn_length(remote))
         elif remote.total > 0:  # told by a request made elsewhere: ask once more, watched
-            yield from self._observe(self._ping())
-        self._settle()
+            yield from self._first(self._ping)
+        else:
+            self._settle()
 
     def _ping(self) -> Flow[None]:
         opened = yield from open_span(self.remote, Span(0, 1))
@@ -268,6 +296,9 @@ class CacheSession:
         """Bytes from ``position`` on (at most ``size``; ``b""`` at the end of the file):
         a cached block's, else fetched with the blocks around them (see ``_plan``) and
         kept. ``advised``: a span the reader will read through (``FileCore.advise``)."""
+        kept = self.local.read(position, size)
+        if kept:
+            return kept
         index = position // self.block
         claiming = True
         while True:
@@ -361,20 +392,23 @@ class CacheSession:
     def _fetch(self, span: Span, clip: bool) -> Flow[list[Piece]]:
         """Fetch ``span`` (the session's first request is watched) and keep its bytes:
         its pieces, one per block."""
+        start, data = yield from (
+            self._fetch_span(span, clip)
+            if self.settled
+            else self._first(lambda: self._fetch_span(span, clip))
+        )
+        pieces = self._keep(start, data)
+        self.counter.add(misses=len(pieces), bytes_fetched=len(data))
+        return pieces
+
+    def _fetch_span(self, span: Span, clip: bool) -> Flow[tuple[int, bytes]]:
         body = Body(self.remote, span, retry=self.retry, limits=self.limits, clip=clip)
-        if self.settled:
-            data = yield from body.read_all()
-        else:
-            self._lend()
-            data = yield from self._observe(body.read_all())
+        data = yield from body.read_all()
         if not body.bounded:  # a 200 running on with the rest of the file: ranges ignored
             yield from body.close()
             self.active = False
         assert body.start is not None
-        self._settle()
-        pieces = self._keep(body.start, data)
-        self.counter.add(misses=len(pieces), bytes_fetched=len(data))
-        return pieces
+        return body.start, data
 
     def _keep(self, start: int, data: bytes) -> list[Piece]:
         pieces = split(start, data, self.block)
@@ -404,11 +438,18 @@ class CacheSession:
                     self.runtime.claims.release(self.url, [TAIL])
         yield from self.begin()
 
-    def read_ranges(self, spans: Sequence[tuple[int, int]]) -> Flow[list[bytes]]:
-        """The bytes of each absolute span: cached blocks, the others fetched as whole
-        blocks in as few requests as the server allows (``_batch.read_ranges``)."""
+    def read_ranges(
+        self, spans: Sequence[tuple[int, int]], fetched: Sequence[Piece] = ()
+    ) -> Flow[list[bytes]]:
+        """The bytes of each absolute span: cached blocks (or the ``fetched`` pieces of
+        this read), the others fetched as whole blocks in as few requests as the server
+        allows (``_batch.read_ranges``)."""
         wanted = blocks_wanted(spans, self.block)
-        have: dict[int, Piece] = {}
+        have = {
+            piece.index: piece
+            for piece in fetched
+            if piece.index in wanted and piece.covers(*wanted[piece.index])
+        }
         yield from self._hits(wanted, have)
         missing = sorted(index for index in wanted if index not in have)
         claiming = True
@@ -442,16 +483,19 @@ class CacheSession:
             return
         block = self.block
         spans = [(first * block, stop * block) for first, stop in runs(indexes)]
-        if not self.settled or self.remote.total is None:
-            first = spans.pop(0)
-            for piece in (yield from self._fetch(Span(*first), clip=self.remote.total is None)):
+        if self.remote.total is None:  # the first run, cut at the end of the file, tells it
+            for piece in (yield from self._fetch(Span(*spans.pop(0)), clip=True)):
                 have[piece.index] = piece
         total = self.remote.total
         if total is not None:
             spans = [(start, min(stop, total)) for start, stop in spans if start < total]
         if not spans:
             return
-        datas = yield from read_ranges(self.remote, spans, self.batch, self.retry, self.limits)
+
+        def batch() -> Flow[list[bytes]]:
+            return read_ranges(self.remote, spans, self.batch, self.retry, self.limits)
+
+        datas = yield from (batch() if self.settled else self._first(batch))
         for (start, _), data in zip(spans, datas, strict=True):
             pieces = self._keep(start, data)
             self.counter.add(misses=len(pieces), bytes_fetched=len(data))
@@ -476,12 +520,13 @@ class CacheSession:
         items): a suffix is the first request when the file is not cached (it learns
         the length, as without a cache), a revalidation when it is."""
         remote = self.remote
+        fetched: list[Piece] = []
         if remote.total is None and any(s.stop is None or not s.is_absolute for s in spans):
             first = next((s for s in spans if not s.is_absolute and not s.needs_length), None)
             if first is None or self._candidates():
                 yield from self.begin()
             else:
-                yield from self._fetch(first, clip=False)
+                fetched = yield from self._fetch(first, clip=False)
         total = remote.total
         resolved = []
         for span in spans:
@@ -491,7 +536,7 @@ class CacheSession:
                 assert span.stop is not None
                 resolved.append((span.start, span.stop))
         if self.active:
-            return (yield from self.read_ranges(resolved))
+            return (yield from self.read_ranges(resolved, fetched))
         # Not cacheable: what the first request brought is in ``local``; the rest plainly.
         found: dict[int, bytes] = {}
         for i, (start, stop) in enumerate(resolved):
@@ -536,6 +581,8 @@ class CachedBody(Body):
         if self.closed:
             raise StreamClosedError("read from a closed range response")
         if self.start is None:
+            if self.span.is_suffix:  # uncached, the suffix read itself tells the length
+                yield from self.session.probe_tail(-self.span.start)
             total = yield from self.session.size()
             self.start, self.stop = resolve_span(self.span, total)
 

@@ -75,9 +75,10 @@ class StreamCore(Generic[ClientT]):
         self.raise_response = raise_response
         self.retry = retry or RetryPolicy()
         self.limits = limits or BodyLimits()
-        # A shared cache (see SharedCache; None follows RANGE_STREAMS_CACHE): ranges are
-        # then read through it, and add() sends nothing ahead.
-        settings = resolve_cache(cache)
+        # A shared cache (SharedCache, or its directory): ranges are then read through
+        # it and add() sends nothing ahead. Only when asked for here: 1.x's add() sends
+        # its request at once, so RANGE_STREAMS_CACHE does not change that behind its back.
+        settings = resolve_cache(cache) if cache is not None else None
         self.shared: CacheSession | None = None
         if settings is not None and not single_request:
             self.shared = CacheSession(self.remote, settings, retry=self.retry, limits=self.limits)
