@@ -52,11 +52,13 @@ def cache_command(args: argparse.Namespace, console: Console, trace: TraceLog) -
     cache = _target(args)
     info = cache.info()
     disk = info.get("disk", {})
-    if "error" in disk:
-        if args.action == "clear":
-            cache.clear()
+    if "error" in disk and args.action == "clear":
+        cache.clear()  # a damaged database, or one of another version: removed
+        disk = cache.info().get("disk", {})
+        if "error" not in disk:
             console.print(f"cleared {info['directory']}")
             return 0
+    if "error" in disk:
         raise UsageError(f"the cache in {info['directory']} cannot be used: {disk['error']}")
     if args.action == "clear":
         cache.clear()

@@ -22,6 +22,7 @@ blocks rather than fetching them again.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -108,6 +109,7 @@ class CacheSession:
         self._no_store = False
         self._known: list[FileMeta] | None = None
         self._written: FileMeta | None = None  # the metadata last kept for this file
+        self._lent: FileMeta | None = None  # whose redirect the first request went to
         self._origin = ""
 
     @property
@@ -141,6 +143,7 @@ class CacheSession:
             location = meta.location_for(now, REDIRECT_MAX_AGE)
             if location is not None:
                 self.remote.location = location
+                self._lent = meta
                 return True
         return False
 
@@ -156,6 +159,7 @@ class CacheSession:
                 raise
             logger.info("%s: the redirect kept in the cache failed (%s)", self.remote.url, exc)
             self.remote.location = None
+            self._lent = None
             self._credentials = None
             self._no_store = False
             result = yield from self._observe(make())
@@ -233,6 +237,10 @@ class CacheSession:
             return
         assert self._credentials is not None and self.version is not None
         meta = FileMeta.of(self.remote, self.url, self._credentials, self.version, self._origin)
+        lent = self._lent
+        if lent is not None and meta.location == lent.location:
+            # Reusing a redirect is not seeing it again: it stays as old as it was.
+            meta = dataclasses.replace(meta, learned_at=lent.learned_at)
         if self._written is None or _differs(self._written, meta):
             self.runtime.put_meta(meta)
             self._written = meta
