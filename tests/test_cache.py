@@ -490,6 +490,33 @@ def test_fetch_many_reads_through_the_cache(
     assert cache.stats().revalidations == 3
 
 
+def test_read_ranges_through_the_cache(
+    server: RunningServer, docroot: Path, tmp_path: Path
+) -> None:
+    data = random.Random(18).randbytes(20 * BLOCK)
+    url = server.url(_put(docroot, "cache-ranges.bin", data))
+    cache = SharedCache(tmp_path / "cache")
+    spans = [(10, 20), (BLOCK - 5, BLOCK + 5), (7 * BLOCK + 1, 9 * BLOCK - 1), (-30, None)]
+    expected = [data[10:20], data[BLOCK - 5 : BLOCK + 5], data[7 * BLOCK + 1 : 9 * BLOCK - 1]]
+    expected.append(data[-30:])
+    sent = []
+    for _ in range(2):
+        recorder = Recorder()
+        with (
+            _client(recorder) as client,
+            range_streams.open(url, client=client, cache=cache) as f,
+        ):
+            assert f.read_ranges(spans) == expected  # type: ignore[arg-type]
+        sent.append(recorder.requests)
+    # Cold: the size (the spans count from the end), then the missing whole blocks in one
+    # multi-range request; warm: that first request was all (it revalidated).
+    assert sent[0][0] == ("bytes=0-0", 206) and len(sent[0]) == 2
+    assert sent[0][1][0] == (
+        f"bytes=0-{2 * BLOCK - 1},{7 * BLOCK}-{9 * BLOCK - 1},{19 * BLOCK}-{20 * BLOCK - 1}"
+    )
+    assert sent[1] == [("bytes=0-0", 206)]
+
+
 def test_range_streams_read_through_the_cache(
     server: RunningServer, docroot: Path, tmp_path: Path
 ) -> None:
@@ -541,6 +568,12 @@ def test_a_memory_only_cache_serves_this_process(
     found, recorder, stats = _read(url, cache, [(0, 10)])
     assert found == [data[:10]] and recorder.requests == [("bytes=0-0", 206)]
     assert stats.memory_hits == 1 and cache.info()["directory"] is None
+    assert cache.stats().memory_hits == 1
+    cache.reset_stats()
+    assert cache.stats() == range_streams.CacheStats()
+    cache.clear()
+    _, recorder, _ = _read(url, cache, [(0, 10)])
+    assert recorder.requests == [(f"bytes=0-{BLOCK - 1}", 206)]  # forgotten: a block again
 
 
 def test_a_redirect_seen_anonymously_is_reused(
