@@ -344,10 +344,12 @@ def test_a_writer_killed_mid_write_leaves_a_cache_that_reads_correctly(
     assert died["returncode"] == -signal.SIGKILL
     with sqlite3.connect(cache / DATABASE) as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        rows = db.execute("SELECT idx, start, size, data, digest FROM blocks").fetchall()
+        rows = db.execute("SELECT file, version, idx, start, size, data, digest FROM blocks")
+        rows = rows.fetchall()
     assert rows, "the stores before the kill were committed"
-    for index, start, size, block, digest in rows:
-        assert block_digest(block) == digest and len(block) == size
+    for file, version, index, start, size, block, digest in rows:
+        assert block_digest(file, version, index, start, block) == digest
+        assert len(block) == size
         assert block == data[start : start + size] and start // BLOCK == index
     kept = len(rows)
     out = _run_reader(url, str(cache), "--chunk", str(1 << 20))

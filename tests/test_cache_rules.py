@@ -311,6 +311,9 @@ def test_disk_checksums_catch_changed_bytes(tmp_path: Path) -> None:
     assert disk.get("f", "v", 1) == (None, True)
     assert disk.get("f", "v", 1) == (None, False)  # dropped, not served
     assert disk.get("f", "v", 0)[0] is not None
+    with sqlite3.connect(tmp_path / DATABASE) as db:  # the right bytes, placed elsewhere
+        db.execute("UPDATE blocks SET start = 50 WHERE idx = 0")
+    assert disk.get("f", "v", 0) == (None, True)
 
 
 def test_disk_bound_evicts_least_recently_used(tmp_path: Path) -> None:

@@ -85,10 +85,15 @@ def forbids_storing(headers: Mapping[str, str]) -> bool:
     return "no-store" in directives
 
 
-def block_digest(data: bytes) -> bytes:
-    """The checksum kept with a block on disk (BLAKE2b, 128 bits): bytes flipped on the
-    disk are found when read back, and the block is fetched again."""
-    return hashlib.blake2b(data, digest_size=16).digest()
+def block_digest(file: str, version: str, index: int, start: int, data: bytes) -> bytes:
+    """The checksum kept with a block on disk (BLAKE2b, 128 bits) of its bytes and of
+    where they belong (file, version, block, offset): a bit flipped on the disk, in the
+    bytes or in the row that places them, is found when read back, and the block is
+    fetched again."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(f"{file}\n{version}\n{index}\n{start}\n".encode())
+    digest.update(data)
+    return digest.digest()
 
 
 @dataclass(frozen=True, slots=True)

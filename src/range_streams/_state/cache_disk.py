@@ -5,7 +5,8 @@ transaction, so a process killed mid-write leaves the blocks it had committed an
 of the rest (the write-ahead log is rolled back on the next open); several processes
 read at once and take turns to write (WAL mode, a busy timeout). Each block is kept
 with a BLAKE2b checksum, checked on every read: a block whose bytes changed on disk is
-dropped and fetched again, never served. Blocks are evicted least recently used first
+dropped and fetched again, never served (the checksum covers where the bytes belong
+too: a flipped offset is caught like a flipped byte). Blocks are evicted least recently used first
 once their bytes pass the bound, and the file gives the space back (incremental vacuum).
 
 The directory must belong to the user and not be writable by others: whoever can write
@@ -249,7 +250,7 @@ class DiskTier:
             if row is None:
                 return None, False
             rowid, start, size, data, digest, used = row
-            if len(data) != size or block_digest(data) != digest:
+            if len(data) != size or block_digest(file, version, index, start, data) != digest:
                 logger.warning(
                     "%s: block %d of a cached file failed its checksum; fetching it again",
                     self.directory,
@@ -293,7 +294,16 @@ class DiskTier:
         was. Then evict, least recently used first, if the bound is passed."""
         now = time.time()
         rows = [
-            (file, version, p.index, p.start, len(p.data), p.data, block_digest(p.data), now)
+            (
+                file,
+                version,
+                p.index,
+                p.start,
+                len(p.data),
+                p.data,
+                block_digest(file, version, p.index, p.start, p.data),
+                now,
+            )
             for p, _ in pieces
         ]
         whole = [row for row, (_, complete) in zip(rows, pieces, strict=True) if complete]
