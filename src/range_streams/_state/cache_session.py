@@ -1,60 +1,37 @@
-"""``CacheSession``: one file object's use of a ``SharedCache``, as flows.
+"""``CacheSession``: one file object's reads through a ``SharedCache``, as flows.
 
-A session serves nothing from the cache until the server has answered it once, with
-the session's own credentials: that first answer pins the file's validators (so every
-later request of the session carries ``If-Match``), names the version the cached
-blocks must belong to, and says which credentials the session sends. So:
-
-* a file already cached costs one small request (``GET bytes=0-0``, the revalidation)
-  before its blocks are served; a file not cached yet pays no extra request, since its
-  first real read is that answer;
-* a file that changed since it was cached has a new version: its old blocks are never
-  served (and are dropped), and a change during the session is the usual
-  ``RemoteFileChangedError``, so cached and new bytes never mix;
-* a server that refuses this session's credentials refuses its first request, before
-  any cached byte is served; blocks are kept under the credentials that fetched them.
-
-Misses are fetched as whole aligned blocks, as long a run as the read strategy plans
-(at most ``MAX_RUN``), and kept. Readers of the same file in other threads, tasks or
-processes claim the blocks they fetch (``cache_locks``): one waits for the other's
-blocks rather than fetching them again.
+Nothing is served before the session's own first answer says which version, read with
+which credentials, its cached blocks must belong to (``cache_version.VersionCheck``).
+A read that misses fetches whole aligned blocks, as long a run as the read strategy
+plans (at most ``MAX_RUN``), and keeps them; ``read_ranges`` fetches the missing blocks
+of many spans in as few requests as the server allows. Readers of the same file in other
+threads, tasks or processes claim the blocks they fetch (``cache_locks``): one waits for
+the other's blocks rather than fetching them again. ``CachedBody`` is a ``RangeStream``
+range read through a session.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import time
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import TypeVar
 
 from .._core.cache_blocks import Piece, StatsCounter, aligned_run, blocks_wanted, runs, split
-from .._core.cache_keys import (
-    FileMeta,
-    credential_key,
-    file_key,
-    forbids_storing,
-    url_key,
-    version_key,
-)
 from .._core.errors import (
-    ContentRangeError,
-    HTTPStatusError,
     InvalidRangeError,
     RangeNotSatisfiableError,
-    RangeNotSupportedError,
     StreamClosedError,
 )
 from .._core.protocol import RemoteState
 from .._core.span_cache import SpanCache
 from .._core.spans import Span, resolve_span
 from .._core.strategies import ReadStrategy
-from .._core.urls import parse_url
 from .._flows.batch import BatchPolicy, read_ranges
 from .._flows.body import Body, BodyLimits, RetryPolicy
-from .._flows.commands import Flow, Gather, Send, Sleep, Spawn, Wire
-from .._flows.requests import finish, learn_length, open_span
+from .._flows.commands import Flow, Sleep
+from .._flows.requests import learn_length
 from .cache_locks import TAIL
+from .cache_version import VersionCheck
 from .shared_cache import SharedCache, runtime_for
 
 __all__ = ["MAX_RUN", "CacheSession", "CachedBody"]
@@ -64,7 +41,6 @@ logger = logging.getLogger("range_streams")
 T = TypeVar("T")
 
 MAX_RUN = 16 << 20  # the most one request fetches for the cache (it is held whole)
-REDIRECT_MAX_AGE = 300.0  # seconds an anonymous read's redirect is reused by later sessions
 PATIENCE = 30.0  # seconds a reader waits for another's fetch before fetching itself
 FIRST_WAIT, LONGEST_WAIT = 0.002, 0.05
 
@@ -75,8 +51,7 @@ class CacheSession:
     ``local`` is the file's own span cache, which keeps what the session served so the
     file's next small reads cost no lookup; ``strategy`` plans the windows of misses.
     ``active`` turns False once the first answer shows the file cannot be cached (no
-    version to tell it by, ``no-store``, a server that ignores ranges): the file object
-    then reads it its usual way.
+    version to tell it by, ``no-store``, a server that ignores ranges).
     """
 
     def __init__(
@@ -99,172 +74,21 @@ class CacheSession:
         self.retry = retry or RetryPolicy()
         self.limits = limits or BodyLimits()
         self.batch = batch or BatchPolicy()
-        self.url = url_key(remote.url)
         self.counter = StatsCounter(self.runtime.stats)
-        self.settled = False
-        self.active = True
-        self.file: str | None = None
-        self.version: str | None = None
-        self._credentials: str | None = None
-        self._no_store = False
-        self._known: list[FileMeta] | None = None
-        self._written: FileMeta | None = None  # the metadata last kept for this file
-        self._lent: FileMeta | None = None  # whose redirect the first request went to
-        self._origin = ""
+        self.check = VersionCheck(remote, self.runtime, self.counter)
+        self.url = self.check.url
 
     @property
-    def storing(self) -> bool:
-        """Whether blocks are served from and kept in the shared tiers."""
-        return self.active and self.file is not None and self.version is not None
-
-    # -- the first answer ----------------------------------------------------------------
-    def _candidates(self, fresh: bool = False) -> list[FileMeta]:
-        if self._known is None or fresh:
-            self._known = self.runtime.candidates(self.url)
-        return self._known
-
-    def _worth_checking(self, index: int) -> bool:
-        """Whether a block may be cached for this URL (under some credentials and
-        version): then a revalidation comes before fetching it."""
-        return any(self.runtime.peek(meta.key, meta.version, index) for meta in self._candidates())
-
-    def _lend(self) -> bool:
-        """Before the first request: what the cache knows of the server (so a refused
-        suffix or multi-range request is not tried again), and a recent redirect;
-        whether a redirect was lent."""
-        known = self._candidates()
-        if not known:
-            return False
-        known[0].lend_capabilities(self.remote)
-        if self.remote.location is not None:
-            return False
-        now = time.time()
-        for meta in known:
-            location = meta.location_for(now, REDIRECT_MAX_AGE)
-            if location is not None:
-                self.remote.location = location
-                self._lent = meta
-                return True
-        return False
-
-    def _first(self, make: Callable[[], Flow[T]]) -> Flow[T]:
-        """The session's first request(s), ``make()``, watched; then settled. Where a
-        redirect the cache lent fails (a mirror gone, an error status), the request is
-        made again from the URL itself: the cache never makes a read fail."""
-        lent = self._lend()
-        try:
-            result = yield from self._observe(make())
-        except (HTTPStatusError, RangeNotSupportedError, ContentRangeError) as exc:
-            if not lent or isinstance(exc, RangeNotSatisfiableError):
-                raise
-            logger.info("%s: the redirect kept in the cache failed (%s)", self.remote.url, exc)
-            self.remote.location = None
-            self._lent = None
-            self._credentials = None
-            self._no_store = False
-            result = yield from self._observe(make())
-        self._settle()
-        return result
-
-    def _observe(self, flow: Flow[T]) -> Flow[T]:
-        """``flow``, with each request it sends (its sub-flows' too) and each answer
-        noted: which credentials the first carried, whether any said ``no-store``."""
-        reply: Any = None
-        error: Exception | None = None
-        try:
-            while True:
-                try:
-                    command = flow.throw(error) if error is not None else flow.send(reply)
-                except StopIteration as stop:
-                    return stop.value  # type: ignore[no-any-return]
-                error = None
-                if isinstance(command, Gather):
-                    command = Gather(tuple(self._observe(f) for f in command.flows), command.limit)
-                elif isinstance(command, Spawn):
-                    command = Spawn(self._observe(command.flow))
-                try:
-                    reply = yield command
-                except Exception as exc:  # handed back to the flow, which decides
-                    reply, error = None, exc
-                    continue
-                if isinstance(command, Send) and isinstance(reply, Wire):
-                    self._saw(reply)
-        finally:
-            flow.close()
-
-    def _saw(self, wire: Wire) -> None:
-        response = wire.response
-        if forbids_storing(response.headers):
-            self._no_store = True
-        if self._credentials is not None:
-            return
-        try:
-            sent = response.request.headers.multi_items()
-        except RuntimeError:  # a response without its request: credentials unknown
-            self._no_store = True
-            return
-        self._credentials = credential_key(
-            self.runtime.secret, sent, self.remote.credential_headers
-        )
-
-    def _settle(self) -> None:
-        """After the session's first answer: the file and version its cached blocks
-        are served for, or ``active = False`` when the file cannot be cached."""
-        if self.settled:
-            return
-        self.settled = True
-        remote = self.remote
-        version = version_key(remote.validators) if remote.total else None
-        if version is None or self._credentials is None or self._no_store:
-            self.active = False
-            logger.debug("%s is not cached (no version to tell it by, or no-store)", remote.url)
-            return
-        self.file, self.version = file_key(self.url, self._credentials), version
-        known = next((meta for meta in self._candidates() if meta.key == self.file), None)
-        if known is not None and known.version != version:
-            self.counter.add(invalidations=1)
-            logger.info("%s changed since it was cached: its cached blocks are dropped", remote.url)
-        url = parse_url(remote.url)
-        origin = f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else "")
-        self._origin = origin
-        self._written = known
-        self._remember()
-
-    def _remember(self) -> None:
-        """Keep what the session knows of the file now, if it is news (a new version, a
-        capability found out since, a redirect)."""
-        if not self.storing or self.remote.validators is None:
-            return
-        assert self._credentials is not None and self.version is not None
-        meta = FileMeta.of(self.remote, self.url, self._credentials, self.version, self._origin)
-        lent = self._lent
-        if lent is not None and meta.location == lent.location:
-            # Reusing a redirect is not seeing it again: it stays as old as it was.
-            meta = dataclasses.replace(meta, learned_at=lent.learned_at)
-        if self._written is None or _differs(self._written, meta):
-            self.runtime.put_meta(meta)
-            self._written = meta
+    def active(self) -> bool:
+        """False once the first answer showed the file cannot be cached: the file object
+        then reads it its usual way."""
+        return self.check.active
 
     def begin(self) -> Flow[None]:
-        """Make the session's first request if nothing has been asked yet: one small
-        ``GET`` (the size and validators), the revalidation of what is cached."""
-        if self.settled:
-            return
-        remote = self.remote
-        if self._candidates():
-            self.counter.add(revalidations=1)
-        if remote.total is None:
-            yield from self._first(lambda: learn_length(remote))
-        elif remote.total > 0:  # told by a request made elsewhere: ask once more, watched
-            yield from self._first(self._ping)
-        else:
-            self._settle()
+        """The revalidation, if the session has sent nothing yet (``VersionCheck``)."""
+        return self.check.begin()
 
-    def _ping(self) -> Flow[None]:
-        opened = yield from open_span(self.remote, Span(0, 1))
-        if opened.wire is not None:
-            yield from finish(opened.wire, opened.wire_stop - opened.start)
-
+    # -- the first answer ----------------------------------------------------------------
     def size(self) -> Flow[int]:
         """The file's length (the session's first request, if it is the first thing)."""
         yield from self.begin()
@@ -276,14 +100,15 @@ class CacheSession:
         ``[position, stop)`` (one byte by default); a revalidation first if this is the
         session's first use of the cache and the block may be there."""
         index = position // self.block
-        if not self.settled:
-            if not self._worth_checking(index):
+        if not self.check.settled:
+            if not self.check.worth_checking(index):
                 return None
             yield from self.begin()
-        if not self.storing:
+        if not self.check.storing:
             return None
-        assert self.file is not None and self.version is not None
-        piece, tier, corrupt = self.runtime.get(self.file, self.version, index)
+        file, version = self.check.file, self.check.version
+        assert file is not None and version is not None
+        piece, tier, corrupt = self.runtime.get(file, version, index)
         if corrupt:
             self.counter.add(corrupt=1)
         if piece is None or not piece.covers(position, stop if stop is not None else position + 1):
@@ -371,20 +196,21 @@ class CacheSession:
     def _unkept(self, start: int, stop: int) -> int:
         """``stop``, or where the first block after ``start``'s that is kept whole begins."""
         total = self.remote.total
-        if not self.storing or total is None:
+        if not self.check.storing or total is None:
             return stop
-        assert self.file is not None and self.version is not None
+        file, version = self.check.file, self.check.version
+        assert file is not None and version is not None
         first, last = start // self.block + 1, -(-stop // self.block)
         if first >= last:
             return stop
-        kept = self.runtime.complete(self.file, self.version, first, last, total)
+        kept = self.runtime.complete(file, version, first, last, total)
         return min(kept) * self.block if kept else stop
 
     def _wait(self, index: int) -> Flow[bool]:
         """Wait for another reader's claim on a block to go (it is fetching it): True
         once it has, False if it outlasted ``PATIENCE`` (then fetch without claims)."""
         self.counter.add(waits=1)
-        self._known = None  # what the other reader fetched is news
+        self.check.forget_candidates()  # what the other reader fetched is news
         delay, waited = FIRST_WAIT, 0.0
         while waited < PATIENCE:
             yield Sleep(delay)
@@ -402,8 +228,8 @@ class CacheSession:
         its pieces, one per block."""
         start, data = yield from (
             self._fetch_span(span, clip)
-            if self.settled
-            else self._first(lambda: self._fetch_span(span, clip))
+            if self.check.settled
+            else self.check.first(lambda: self._fetch_span(span, clip))
         )
         pieces = self._keep(start, data)
         self.counter.add(misses=len(pieces), bytes_fetched=len(data))
@@ -414,7 +240,7 @@ class CacheSession:
         data = yield from body.read_all()
         if not body.bounded:  # a 200 running on with the rest of the file: ranges ignored
             yield from body.close()
-            self.active = False
+            self.check.active = False
         assert body.start is not None
         return body.start, data
 
@@ -423,9 +249,10 @@ class CacheSession:
         for piece in pieces:
             self.local.put(piece.start, piece.data)
         total = self.remote.total
-        if self.storing and total is not None:
-            assert self.file is not None and self.version is not None
-            self.runtime.put(self.file, self.version, pieces, total, self.counter)
+        if self.check.storing and total is not None:
+            file, version = self.check.file, self.check.version
+            assert file is not None and version is not None
+            self.runtime.put(file, version, pieces, total, self.counter)
         return pieces
 
     def probe_tail(self, length: int) -> Flow[None]:
@@ -433,12 +260,12 @@ class CacheSession:
         cached, else one suffix read of ``length`` bytes, kept (as ``FileCore`` does)."""
         if self.remote.total is not None:
             return
-        if not self._candidates():
+        if not self.check.candidates():
             claimed = self.runtime.claims.claim(self.url, TAIL)
             if not claimed:  # another reader is probing it: its answer will be here
                 yield from self._wait(TAIL)
             try:
-                if not self._candidates(fresh=True):
+                if not self.check.candidates(fresh=True):
                     yield from self._fetch(Span(-length, None), clip=False)
                     return
             finally:
@@ -503,12 +330,12 @@ class CacheSession:
         def batch() -> Flow[list[bytes]]:
             return read_ranges(self.remote, spans, self.batch, self.retry, self.limits)
 
-        datas = yield from (batch() if self.settled else self._first(batch))
+        datas = yield from (batch() if self.check.settled else self.check.first(batch))
         for (start, _), data in zip(spans, datas, strict=True):
             pieces = self._keep(start, data)
             self.counter.add(misses=len(pieces), bytes_fetched=len(data))
             have.update((piece.index, piece) for piece in pieces)
-        self._remember()  # what a batch found out: multi-range support, a cap on ranges
+        self.check.remember()  # what a batch found out: multi-range support, a cap on ranges
 
     def _assemble(self, have: dict[int, Piece], start: int, stop: int) -> bytes:
         parts = []
@@ -531,7 +358,7 @@ class CacheSession:
         fetched: list[Piece] = []
         if remote.total is None and any(s.stop is None or not s.is_absolute for s in spans):
             first = next((s for s in spans if not s.is_absolute and not s.needs_length), None)
-            if first is None or self._candidates():
+            if first is None or self.check.candidates():
                 yield from self.begin()
             else:
                 fetched = yield from self._fetch(first, clip=False)
@@ -561,18 +388,6 @@ class CacheSession:
 
     def body(self, span: Span) -> CachedBody:
         return CachedBody(self, span)
-
-
-def _differs(known: FileMeta, meta: FileMeta) -> bool:
-    """Whether what a session learned is worth writing (a new version, capabilities or
-    redirect, or a redirect about to go stale)."""
-    return (
-        known.version != meta.version
-        or known.location != meta.location
-        or (known.suffix_supported, known.multipart_supported, known.max_ranges)
-        != (meta.suffix_supported, meta.multipart_supported, meta.max_ranges)
-        or (meta.location is not None and meta.learned_at - known.learned_at > REDIRECT_MAX_AGE / 2)
-    )
 
 
 class CachedBody(Body):
