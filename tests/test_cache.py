@@ -431,6 +431,29 @@ def _mock_server(
     return httpx.MockTransport(handle), seen
 
 
+def test_a_server_that_ignores_ranges_is_read_as_without_a_cache(
+    server_factory: Callable[..., RunningServer], docroot: Path, tmp_path: Path
+) -> None:
+    plain = server_factory("http.server")  # answers every GET with 200 and the whole file
+    data = random.Random(19).randbytes(5 * BLOCK + 99)
+    url = plain.url(_put(docroot, "cache-no-ranges.bin", data))
+    cache = SharedCache(tmp_path / "cache")
+    for _ in range(2):
+        recorder = Recorder()
+        with (
+            _client(recorder) as client,
+            range_streams.open(url, client=client, cache=cache) as f,
+        ):
+            chunks = []
+            while chunk := f.read(40_000):  # past the first block: the same 200 streams on
+                chunks.append(chunk)
+            stats = f.cache_stats
+        assert b"".join(chunks) == data
+        assert [status for _, status in recorder.requests] == [200]
+        assert stats is not None and stats.hits == 0
+    assert cache.info()["disk"]["files"] == 0
+
+
 @pytest.mark.parametrize(
     "headers",
     [

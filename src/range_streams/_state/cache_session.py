@@ -77,6 +77,7 @@ class CacheSession:
         self.counter = StatsCounter(self.runtime.stats)
         self.check = VersionCheck(remote, self.runtime, self.counter)
         self.url = self.check.url
+        self._handed: Body | None = None  # see handover
 
     @property
     def active(self) -> bool:
@@ -125,10 +126,12 @@ class CacheSession:
         size: int,
         sequential: bool = False,
         advised: tuple[int, int] | None = None,
-    ) -> Flow[bytes]:
+    ) -> Flow[bytes | None]:
         """Bytes from ``position`` on (at most ``size``; ``b""`` at the end of the file):
         a cached block's, else fetched with the blocks around them (see ``_plan``) and
-        kept. ``advised``: a span the reader will read through (``FileCore.advise``)."""
+        kept. ``advised``: a span the reader will read through (``FileCore.advise``).
+        None when the server turned out to ignore ranges: take its open response from
+        ``handover`` (the file is not cacheable; the session is no longer ``active``)."""
         kept = self.local.read(position, size)
         if kept:
             return kept
@@ -157,7 +160,7 @@ class CacheSession:
                     if piece is not None:
                         return self._served(piece, position, size)
                 pieces = yield from self._fetch(
-                    Span(start, self._unkept(start, stop)), clip=total is None
+                    Span(start, self._unkept(start, stop)), clip=total is None, hand_over=True
                 )
             except RangeNotSatisfiableError:
                 # Read at or past the end before the size was known: the 416 says so.
@@ -166,6 +169,8 @@ class CacheSession:
                 return b""
             finally:
                 self.runtime.claims.release(self.url, claimed)
+            if pieces is None:
+                return None
             for piece in pieces:
                 if piece.start <= position < piece.stop:
                     return self._served(piece, position, size)
@@ -223,26 +228,44 @@ class CacheSession:
         )
         return False
 
-    def _fetch(self, span: Span, clip: bool) -> Flow[list[Piece]]:
+    def _fetch(self, span: Span, clip: bool, hand_over: bool = False) -> Flow[list[Piece] | None]:
         """Fetch ``span`` (the session's first request is watched) and keep its bytes:
-        its pieces, one per block."""
-        start, data = yield from (
-            self._fetch_span(span, clip)
-            if self.check.settled
-            else self.check.first(lambda: self._fetch_span(span, clip))
-        )
+        its pieces, one per block. None when ``hand_over`` and the server ignored the
+        range (200, the whole file): its response is left unread for ``handover``."""
+
+        def make() -> Flow[tuple[int, bytes] | None]:
+            return self._fetch_span(span, clip, hand_over)
+
+        got = yield from (make() if self.check.settled else self.check.first(make))
+        if got is None:
+            return None
+        start, data = got
         pieces = self._keep(start, data)
         self.counter.add(misses=len(pieces), bytes_fetched=len(data))
         return pieces
 
-    def _fetch_span(self, span: Span, clip: bool) -> Flow[tuple[int, bytes]]:
+    def _fetch_span(
+        self, span: Span, clip: bool, hand_over: bool
+    ) -> Flow[tuple[int, bytes] | None]:
         body = Body(self.remote, span, retry=self.retry, limits=self.limits, clip=clip)
-        data = yield from body.read_all()
+        yield from body.send_now()
         if not body.bounded:  # a 200 running on with the rest of the file: ranges ignored
-            yield from body.close()
             self.check.active = False
+            if hand_over:
+                self._handed = body
+                return None
+        data = yield from body.read_all()
+        if not body.bounded:
+            yield from body.close()
         assert body.start is not None
         return body.start, data
+
+    def handover(self) -> Body:
+        """The open response of a read that found the server ignoring ranges (``read``
+        returned None): the caller reads it its own way (it runs on, the whole file)."""
+        body, self._handed = self._handed, None
+        assert body is not None
+        return body
 
     def _keep(self, start: int, data: bytes) -> list[Piece]:
         pieces = split(start, data, self.block)
@@ -319,7 +342,7 @@ class CacheSession:
         block = self.block
         spans = [(first * block, stop * block) for first, stop in runs(indexes)]
         if self.remote.total is None:  # the first run, cut at the end of the file, tells it
-            for piece in (yield from self._fetch(Span(*spans.pop(0)), clip=True)):
+            for piece in (yield from self._fetch(Span(*spans.pop(0)), clip=True)) or ():
                 have[piece.index] = piece
         total = self.remote.total
         if total is not None:
@@ -361,7 +384,7 @@ class CacheSession:
             if first is None or self.check.candidates():
                 yield from self.begin()
             else:
-                fetched = yield from self._fetch(first, clip=False)
+                fetched = (yield from self._fetch(first, clip=False)) or []
         total = remote.total
         resolved = []
         for span in spans:
@@ -421,6 +444,10 @@ class CachedBody(Body):
             piece = yield from self.session.read(
                 position + got, size - got, advised=(self.start, self.stop)
             )
+            if piece is None:  # the server ignores ranges: read its answer as it comes
+                handed = self.session.handover()
+                piece = yield from handed.read_at(position + got, size - got)
+                yield from handed.close()
             if not piece:
                 break
             pieces.append(piece)

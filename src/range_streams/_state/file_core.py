@@ -257,11 +257,14 @@ class FileCore:
                 got += sink.put(cached)
                 continue
             if self.shared is not None and self.shared.active:
-                cached = yield from self.shared.read(at, want, sequential, self._advised)
-                if not cached:
+                served = yield from self.shared.read(at, want, sequential, self._advised)
+                if served is None:  # ranges ignored: not cacheable; its response is ours
+                    self._body = self.shared.handover()
+                elif not served:
                     break  # end of file
-                got += sink.put(cached)
-                continue
+                else:
+                    got += sink.put(served)
+                    continue
             body = self._body
             if body is None or not body.covers(at):
                 body = yield from self._fetch(at, want, sequential)
