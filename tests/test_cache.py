@@ -29,7 +29,7 @@ import pytest
 import range_streams
 from range_streams import RemoteFileChangedError, SharedCache
 from range_streams._cli import execute
-from range_streams._cli._common import Console, TraceLog
+from range_streams._cli._common import Console
 from range_streams._core.cache_keys import block_digest
 from range_streams._state.cache_disk import DATABASE
 from range_streams._state.shared_cache import CACHE_ENV
@@ -737,5 +737,12 @@ def test_cli_cache_choices_are_checked(monkeypatch: pytest.MonkeyPatch, tmp_path
     monkeypatch.delenv("RANGE_STREAMS_CACHE_SIZE")
     code, _, err = _cli(["cache", "info"])
     assert code == 2 and "--cache DIR" in err
-    trace = TraceLog(None)
-    assert trace.stream is None
+    monkeypatch.delenv(CACHE_ENV)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # the default directory
+    code, out, _ = _cli(["cache", "info", "--json"])
+    assert code == 0 and json.loads(out)["directory"] == str(tmp_path / "xdg" / "range-streams")
+    shared = tmp_path / "everyone"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)
+    code, _, err = _cli(["cache", "clear", "--cache", str(shared)])
+    assert code == 2 and "writable by every user" in err
