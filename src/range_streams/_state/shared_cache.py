@@ -100,7 +100,7 @@ class SharedCache:
     cached version is still the server's. See docs/Cache.md.
     """
 
-    directory: str | None = field(default_factory=default_directory)
+    directory: str | os.PathLike[str] | None = field(default_factory=default_directory)
     max_bytes: int = 1 << 30
     memory_bytes: int = 64 << 20
     block_size: int = 128 * 1024
@@ -130,6 +130,7 @@ class SharedCache:
         return runtime_for(self).stats.snapshot()
 
     def reset_stats(self) -> None:
+        """Start this process's counters for this cache from zero."""
         runtime_for(self).stats.reset()
 
     def info(self) -> dict[str, Any]:
