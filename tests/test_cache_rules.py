@@ -15,9 +15,7 @@ import range_streams
 from range_streams import SharedCache
 from range_streams._core.cache_blocks import (
     BlockLRU,
-    CacheStats,
     Piece,
-    StatsCounter,
     aligned_run,
     blocks_wanted,
     eviction_target,
@@ -31,6 +29,7 @@ from range_streams._core.cache_keys import (
     url_key,
     version_key,
 )
+from range_streams._core.cache_stats import CacheStats, StatsCounter
 from range_streams._core.range_headers import Validators
 from range_streams._state.cache_disk import DATABASE, DiskTier, DiskUnusable, check_directory
 from range_streams._state.cache_locks import BlockClaims

@@ -8,7 +8,7 @@ of the remote file, or an exception from ``RangeStreamError``'s tree says why no
 from ranges import Range
 
 from ._content import RangeContent
-from ._core.cache_blocks import CacheStats
+from ._core.cache_stats import CacheStats
 from ._core.errors import (
     ContentEncodingError,
     ContentRangeError,

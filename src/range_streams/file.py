@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from ._core.cache_blocks import CacheStats
+from ._core.cache_stats import CacheStats
 from ._flows.commands import Flow
 from ._net.clients import make_async_client, make_client
 from ._runtime.drivers import run_async, run_sync

@@ -8,7 +8,7 @@ import argparse
 import json
 import os
 
-from .._core.cache_blocks import CacheStats
+from .._core.cache_stats import CacheStats
 from .._state.shared_cache import CACHE_ENV, SharedCache, default_directory, resolve_cache
 from ._common import Console, TraceLog, UsageError
 

@@ -16,7 +16,8 @@ import logging
 from collections.abc import Sequence
 from typing import TypeVar
 
-from .._core.cache_blocks import Piece, StatsCounter, aligned_run, blocks_wanted, runs, split
+from .._core.cache_blocks import Piece, aligned_run, blocks_wanted, runs, split
+from .._core.cache_stats import StatsCounter
 from .._core.errors import (
     InvalidRangeError,
     RangeNotSatisfiableError,
@@ -31,8 +32,9 @@ from .._flows.body import Body, BodyLimits, RetryPolicy
 from .._flows.commands import Flow, Sleep
 from .._flows.requests import learn_length
 from .cache_locks import TAIL
+from .cache_runtime import runtime_for
 from .cache_version import VersionCheck
-from .shared_cache import SharedCache, runtime_for
+from .shared_cache import SharedCache
 
 __all__ = ["MAX_RUN", "CacheSession", "CachedBody"]
 

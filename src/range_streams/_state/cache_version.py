@@ -25,9 +25,8 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from .._core.cache_blocks import StatsCounter
 from .._core.cache_keys import (
     FileMeta,
     credential_key,
@@ -36,6 +35,7 @@ from .._core.cache_keys import (
     url_key,
     version_key,
 )
+from .._core.cache_stats import StatsCounter
 from .._core.errors import (
     ContentRangeError,
     HTTPStatusError,
@@ -47,7 +47,9 @@ from .._core.spans import Span
 from .._core.urls import parse_url
 from .._flows.commands import Flow, Gather, Send, Spawn, Wire
 from .._flows.requests import finish, learn_length, open_span
-from .shared_cache import CacheRuntime
+
+if TYPE_CHECKING:
+    from .cache_runtime import CacheRuntime
 
 __all__ = ["REDIRECT_MAX_AGE", "VersionCheck"]
 
@@ -159,7 +161,7 @@ class VersionCheck:
                 except Exception as exc:  # handed back to the flow, which decides
                     reply, error = None, exc
                     continue
-                if isinstance(command, Send) and isinstance(reply, Wire):
+                if isinstance(command, Send):  # answered: its reply is the wire
                     self._saw(reply)
         finally:
             flow.close()

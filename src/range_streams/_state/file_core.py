@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .._core.errors import InvalidRangeError, RangeNotSatisfiableError, StreamClosedError
 from .._core.protocol import RemoteState
@@ -26,8 +27,10 @@ from .._flows.batch import BatchPolicy, read_ranges
 from .._flows.body import Body, BodyLimits, RetryPolicy
 from .._flows.commands import Discard, Flow, Join, Spawn, Spawned
 from .._flows.requests import learn_length, open_span
-from .cache_session import CacheSession
 from .shared_cache import CacheChoice, SharedCache, resolve_cache
+
+if TYPE_CHECKING:
+    from .cache_session import CacheSession
 
 __all__ = ["FileCore", "FileOptions"]
 
@@ -114,6 +117,8 @@ class FileCore:
         # it while it is active (a cacheable file); it keeps what it serves in self.cache.
         self.shared: CacheSession | None = None
         if options.cache is not None:
+            from .cache_session import CacheSession  # noqa: PLC0415 - only with a cache
+
             self.shared = CacheSession(
                 self.remote,
                 options.cache,

@@ -19,7 +19,6 @@ from .._core.urls import check_url, parse_url
 from .._flows.batch import BatchPolicy, read_spans
 from .._flows.body import BodyLimits, RetryPolicy
 from .._runtime.drivers import Primed, prime, run_async
-from .cache_session import CacheSession
 from .shared_cache import SharedCache
 
 __all__ = ["Entry", "FetchResult", "Item", "ItemQueue", "Progress", "Runner"]
@@ -102,6 +101,8 @@ class Runner:
             remote = RemoteState(entry.url)
             spans = [coerce_span(span) for span in entry.spans]
             if self.cache is not None:  # the shared cache's seam
+                from .cache_session import CacheSession  # noqa: PLC0415 - only with a cache
+
                 session = CacheSession(remote, self.cache, retry=self.retry, batch=self.batch)
                 flow = session.read_spans(spans)
             else:

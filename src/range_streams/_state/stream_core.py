@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import PurePosixPath
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import httpx
 from ranges import Range, RangeDict
@@ -20,9 +20,11 @@ from .._core.urls import check_url
 from .._flows.body import Body, BodyLimits, RetryPolicy
 from .._flows.commands import Flow
 from .._flows.requests import learn_length
-from .cache_session import CacheSession
 from .response import RangeResponseBase
 from .shared_cache import CacheChoice, resolve_cache
+
+if TYPE_CHECKING:
+    from .cache_session import CacheSession
 
 __all__ = ["StreamCore"]
 
@@ -81,6 +83,8 @@ class StreamCore(Generic[ClientT]):
         settings = resolve_cache(cache) if cache is not None else None
         self.shared: CacheSession | None = None
         if settings is not None and not single_request:
+            from .cache_session import CacheSession  # noqa: PLC0415 - only with a cache
+
             self.shared = CacheSession(self.remote, settings, retry=self.retry, limits=self.limits)
         self._owns_client = client is None
         self.client: ClientT = client if client is not None else self._make_client()
