@@ -659,6 +659,17 @@ def test_the_environment_variable_turns_the_cache_on(
     assert SharedCache(str(tmp_path / "env-cache")).info()["disk"]["files"] == 1
 
 
+def test_fsspec_open_takes_the_cache_as_a_storage_option(
+    server: RunningServer, parquet: bytes, tmp_path: Path
+) -> None:
+    url = "rs+" + server.url("cache-data.parquet")
+    for _ in range(2):
+        with fsspec.open(url, cache=str(tmp_path / "cache"), skip_instance_cache=True) as f:
+            assert f.read(4) == parquet[:4]
+            stats = f.cache_stats
+    assert stats is not None and stats.hits == 1 and f.requests_sent == 1
+
+
 def test_the_filesystem_pickles_with_its_cache(tmp_path: Path) -> None:
     cache = SharedCache(tmp_path / "cache")
     fs = RangeFileSystem(cache=cache, skip_instance_cache=True)
