@@ -180,12 +180,18 @@ def test_a_second_open_of_a_parquet_column_sends_only_the_revalidation(
 
     # Another process: its memory holds nothing, the directory everything.
     _fresh_log(server)
-    script = (
-        "import sys, pyarrow.parquet as pq, range_streams;"
-        "from range_streams.fsspec import RangeFileSystem;"
-        f"fs = RangeFileSystem(cache=range_streams.SharedCache({str(tmp_path / 'cache')!r}));"
-        f"f = fs.open({url!r}); t = pq.ParquetFile(f).read_row_group(3, columns=['value']);"
-        "print(t.column(0).to_pylist()[:3], f.requests_sent, f.cache_stats.disk_hits)"
+    # Everything closed before the interpreter exits: pyarrow aborts ("terminate called
+    # without an active exception") when a ParquetFile is left to the exit's cleanup.
+    script = "\n".join(
+        [
+            "import pyarrow.parquet as pq, range_streams",
+            "from range_streams.fsspec import RangeFileSystem",
+            f"cache = range_streams.SharedCache({str(tmp_path / 'cache')!r})",
+            "fs = RangeFileSystem(cache=cache)",
+            f"with fs.open({url!r}) as f, pq.ParquetFile(f) as parquet:",
+            "    column = parquet.read_row_group(3, columns=['value']).column(0)",
+            "    print(len(column), f.requests_sent, f.cache_stats.disk_hits)",
+        ]
     )
     out = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
