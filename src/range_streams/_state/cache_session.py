@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from .._core.cache_blocks import Piece, aligned_run, blocks_wanted, runs, split
 from .._core.cache_stats import StatsCounter
@@ -26,7 +26,6 @@ from .._core.errors import (
 from .._core.protocol import RemoteState
 from .._core.span_cache import SpanCache
 from .._core.spans import Span, resolve_span
-from .._core.strategies import ReadStrategy
 from .._flows.batch import BatchPolicy, read_ranges
 from .._flows.body import Body, BodyLimits, RetryPolicy
 from .._flows.commands import Flow, Sleep
@@ -36,7 +35,7 @@ from .cache_runtime import runtime_for
 from .cache_version import VersionCheck
 from .shared_cache import SharedCache
 
-__all__ = ["MAX_RUN", "CacheSession", "CachedBody"]
+__all__ = ["MAX_RUN", "CacheSession", "CachedBody", "Planner"]
 
 logger = logging.getLogger("range_streams")
 
@@ -47,11 +46,19 @@ PATIENCE = 30.0  # seconds a reader waits for another's fetch before fetching it
 FIRST_WAIT, LONGEST_WAIT = 0.002, 0.05
 
 
+class Planner(Protocol):
+    """What plans a read's window: the file's read strategy (its ``plan``)."""
+
+    def plan(
+        self, position: int, size: int, file_size: int | None, sequential: bool
+    ) -> tuple[int, int]: ...
+
+
 class CacheSession:
     """A file's reads through a shared cache (see the module docstring).
 
     ``local`` is the file's own span cache, which keeps what the session served so the
-    file's next small reads cost no lookup; ``strategy`` plans the windows of misses.
+    file's next small reads cost no lookup; ``planner`` plans the windows of misses.
     ``active`` turns False once the first answer shows the file cannot be cached (no
     version to tell it by, ``no-store``, a server that ignores ranges).
     """
@@ -62,7 +69,7 @@ class CacheSession:
         settings: SharedCache,
         *,
         local: SpanCache | None = None,
-        strategy: ReadStrategy | None = None,
+        planner: Planner | None = None,
         retry: RetryPolicy | None = None,
         limits: BodyLimits | None = None,
         batch: BatchPolicy | None = None,
@@ -72,7 +79,7 @@ class CacheSession:
         self.block = self.runtime.block_size
         self.small_file_bytes = settings.small_file_bytes
         self.local = local if local is not None else SpanCache(32 << 20)
-        self.strategy = strategy
+        self.planner = planner
         self.retry = retry or RetryPolicy()
         self.limits = limits or BodyLimits()
         self.batch = batch or BatchPolicy()
@@ -194,8 +201,8 @@ class CacheSession:
             return position - position % self.block, total
         if advised is not None and advised[0] <= position < advised[1]:
             planned = (position, advised[1])
-        elif self.strategy is not None:
-            planned = self.strategy.plan(position, size, total, sequential)
+        elif self.planner is not None:
+            planned = self.planner.plan(position, size, total, sequential)
         else:
             planned = (position, position + size)
         return aligned_run(position, planned, size, self.block, total, MAX_RUN)

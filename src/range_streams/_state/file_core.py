@@ -123,7 +123,7 @@ class FileCore:
                 self.remote,
                 options.cache,
                 local=self.cache,
-                strategy=options.strategy,
+                planner=options.strategy,
                 retry=options.retry,
                 limits=options.limits,
                 batch=options.batch,
