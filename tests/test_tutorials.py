@@ -30,7 +30,7 @@ PAGES = sorted(
     [DOCS / "getting-started.md", DOCS / "fsspec.md", *(DOCS / "tutorials").glob("*.md")]
 )
 # Pages whose python blocks run (their sh blocks install or test the project itself).
-PYTHON_PAGES = [ROOT / "README.md", DOCS / "index.md", DOCS / "Design.md"]
+PYTHON_PAGES = [ROOT / "README.md", DOCS / "index.md", DOCS / "Design.md", DOCS / "Cache.md"]
 FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 ILLUSTRATIVE = re.compile(r"<!-- illustrative: (.+?) -->\n$")
 EXAMPLE = "https://example.com/"

@@ -9,6 +9,7 @@ from ranges import Range
 
 from ._buffered import BufferedRangeFile, TextRangeFile
 from ._content import RangeContent
+from ._core.cache_stats import CacheStats
 from ._core.errors import (
     ContentEncodingError,
     ContentRangeError,
@@ -46,6 +47,7 @@ from ._net.clients import make_async_client, make_client
 from ._net.options import ClientOptions
 from ._state.file_core import FileOptions
 from ._state.response import AsyncRangeResponse, RangeResponse
+from ._state.shared_cache import SharedCache
 from .file import AsyncRangeFile, RangeFile, open, open_async
 from .stream import AsyncRangeStream, RangeStream
 
@@ -63,6 +65,7 @@ __all__ = [
     "BodyLimits",
     "ByteSource",
     "BytesSource",
+    "CacheStats",
     "ClientOptions",
     "ContentEncodingError",
     "ContentRangeError",
@@ -94,6 +97,7 @@ __all__ = [
     "RemoteFileChangedError",
     "RetriesExhaustedError",
     "RetryPolicy",
+    "SharedCache",
     "StreamClosedError",
     "TextRangeFile",
     "__version__",

@@ -21,6 +21,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
+from ._core.cache_stats import CacheStats
 from ._core.errors import InvalidRangeError
 from .file import RangeFile, _file_state, _restore_raw
 
@@ -51,6 +52,11 @@ class _RemoteView:
     @property
     def requests_sent(self) -> int:
         return self.raw.requests_sent
+
+    @property
+    def cache_stats(self) -> CacheStats | None:
+        """The shared cache's counters for this file (None without a shared cache)."""
+        return self.raw.cache_stats
 
     def read_at(self, start: int, stop: int) -> bytes:
         """Exactly ``[start, stop)``, without moving the position."""

@@ -24,6 +24,7 @@ from ._net.clients import make_async_client
 from ._net.options import ClientOptions
 from ._state.item_queue import FetchResult, Item, ItemQueue, Progress, Runner
 from ._state.settings import resolve_client_options
+from ._state.shared_cache import CacheChoice, SharedCache, resolve_cache
 
 __all__ = ["AsCompleted", "FetchResult", "as_completed", "fetch_many"]
 
@@ -75,11 +76,13 @@ class AsCompleted:
         retry: RetryPolicy | None,
         client_options: ClientOptions | None = None,
         settings: dict[str, Any] | None = None,
+        cache: SharedCache | None = None,
     ) -> None:
         self._host_limit = _host_limit(concurrency, per_host)
         self._client_options = resolve_client_options(
             client, client_options, settings or {}, "as_completed"
         )
+        self._cache = cache
         self._items = items
         self._concurrency = concurrency
         self._client = client
@@ -100,7 +103,9 @@ class AsCompleted:
             if self._client is not None
             else _client(self._concurrency, self._client_options)
         )
-        self._runner = Runner(self._active, self._batch, self._retry, self._client_options)
+        self._runner = Runner(
+            self._active, self._batch, self._retry, self._client_options, self._cache
+        )
         window = max(_WINDOW, 4 * self._concurrency)
         self._queue = ItemQueue(self._runner, self._items, self._host_limit, window)
         count = len(self._items)
@@ -179,6 +184,7 @@ def as_completed(
     progress: Progress | None = None,
     batch: BatchPolicy | None = None,
     retry: RetryPolicy | None = None,
+    cache: CacheChoice = None,
     client_options: ClientOptions | None = None,
     **settings: Any,
 ) -> AsCompleted:
@@ -194,6 +200,7 @@ def as_completed(
         retry=retry,
         client_options=client_options,
         settings=settings,
+        cache=resolve_cache(cache),
     )
 
 
@@ -206,6 +213,7 @@ async def fetch_many(
     progress: Progress | None = None,
     batch: BatchPolicy | None = None,
     retry: RetryPolicy | None = None,
+    cache: CacheChoice = None,
     client_options: ClientOptions | None = None,
     **settings: Any,
 ) -> list[FetchResult]:
@@ -223,7 +231,9 @@ async def fetch_many(
     as given and left open; without one, the batch makes its own from
     ``client_options`` or ``ClientOptions``' keywords (``headers=``, ``auth=``,
     ``timeout=``, ...) and closes it.
-    ``progress(done, total, result)`` is called as each item finishes.
+    ``progress(done, total, result)`` is called as each item finishes. ``cache``: a
+    ``SharedCache`` (or its directory) the items are read through (docs/Cache.md);
+    None follows the ``RANGE_STREAMS_CACHE`` environment variable, False is none.
 
     One item's failure is that item's ``error`` (a bad URL or span, an error status, a
     file that changed); it never loses the others' results. Bad limits raise
@@ -239,6 +249,7 @@ async def fetch_many(
         progress=progress,
         batch=batch,
         retry=retry,
+        cache=cache,
         client_options=client_options,
         **settings,
     )

@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 
 from . import _exit
+from ._core.cache_stats import CacheStats
 from ._core.protocol import RemoteState
 from ._flows.commands import Flow
 from ._net.clients import make_async_client, make_client
@@ -138,6 +139,12 @@ class RangeFile(io.RawIOBase):
     @property
     def requests_sent(self) -> int:
         return self._core.remote.requests_sent
+
+    @property
+    def cache_stats(self) -> CacheStats | None:
+        """What the shared cache did for this file so far (None without one)."""
+        shared = self._core.shared
+        return None if shared is None else shared.counter.snapshot()
 
     def readable(self) -> bool:
         return True
@@ -295,6 +302,11 @@ class AsyncRangeFile:
     def requests_sent(self) -> int:
         return self._core.remote.requests_sent
 
+    @property
+    def cache_stats(self) -> CacheStats | None:
+        shared = self._core.shared
+        return None if shared is None else shared.counter.snapshot()
+
     async def size(self) -> int:
         return await self._run(self._core.size())  # type: ignore[no-any-return]
 
@@ -424,21 +436,8 @@ def open(  # mirrors builtins.open on purpose
 ) -> Any:
     """Open ``url`` for reading, as the built-in ``open`` opens a file.
 
-    ``"rb"`` (the default) gives a ``BufferedRangeFile`` (an ``io.BufferedReader``: fast
-    ``readline``, iteration and ``peek``; ``read(n)`` after a seek asks the read strategy
-    for ``n`` bytes, not a buffer's worth); ``buffering=0`` the raw ``RangeFile``;
-    ``buffering=N`` a buffer of N bytes. ``"r"``/``"rt"`` give a ``TextRangeFile`` (an
-    ``io.TextIOWrapper``), decoded as ``encoding`` (UTF-8 by default: a remote file has
-    nothing to do with this machine's locale) with ``errors`` and ``newline`` as for
-    ``open``. Every object keeps ``size``, ``read_at``, ``read_ranges`` and ``url``.
-
-    ``options`` are ``FileOptions``' keywords (``strategy``: ``Adaptive()`` by default,
-    ``Readahead()``, ``BlockCache()``, ``ExactReads()``; ``cache_bytes``, ``tail_probe``,
-    ``retry``, ``limits``, ``batch``, ``require_ranges``) and
-    ``ClientOptions``' (``headers``, ``auth``, ``timeout``, ``verify``, ``cert``,
-    ``trust_env``, ``follow_redirects``, ``http2``, ``proxy``, ``sensitive_headers``), or
-    one ``client_options=ClientOptions(...)``. ``client`` is an ``httpx.Client`` to use as
-    given (it cannot be combined with the options that would build one).
+    from . import _exit
+    from ._core.protocol import RemoteState
     """
     from ._buffered import wrap  # noqa: PLC0415  # _buffered builds on this module
 

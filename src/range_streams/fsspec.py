@@ -31,6 +31,9 @@ no trip through fsspec's event loop thread.
 * Request options (``headers``, ``auth``, ``timeout``, ``verify``, ... or
   ``client_options``, and fsspec http's ``client_kwargs``) are plain values: the
   filesystem pickles (Dask ships it to workers) unless given a live ``client``.
+* ``cache=`` (a ``SharedCache`` or its directory; see docs/Cache.md) reads every file
+  through a shared cache: a plain value, so the filesystem still pickles to Dask workers,
+  which then share the directory.
 """
 
 from __future__ import annotations
@@ -272,6 +275,8 @@ class RangeFileSystem(_asyn.AsyncFileSystem):  # type: ignore[misc]  # fsspec is
             limits=self.options.limits,
             batch=self.options.batch,
             require_ranges=self.options.require_ranges,
+            # resolved already: None means none (not "whatever the environment says")
+            cache=self.options.cache if self.options.cache is not None else False,
         )
 
     def _core(

@@ -22,6 +22,7 @@ from ._net.clients import make_async_client, make_client
 from ._net.options import ClientOptions
 from ._runtime.drivers import run_async, run_sync
 from ._state.response import AsyncRangeResponse, RangeResponse
+from ._state.shared_cache import CacheChoice
 from ._state.stream_compat import ASYNC_REPLACEMENT, StreamCompat
 from ._state.stream_core import EMPTY_RANGE, ByteRange, StreamCore
 
@@ -58,6 +59,7 @@ class RangeStream(StreamCompat):
         *,
         retry: RetryPolicy | None = None,
         limits: BodyLimits | None = None,
+        cache: CacheChoice = None,
         client_options: ClientOptions | None = None,
         **settings: Any,
     ) -> None:
@@ -65,7 +67,7 @@ class RangeStream(StreamCompat):
             raise TypeError(f"an async stream is {ASYNC_REPLACEMENT}")
         super().__init__(
             url, client, byte_range, pruning_level, single_request, chunk_size, raise_response,
-            retry=retry, limits=limits, client_options=client_options, **settings,
+            retry=retry, limits=limits, cache=cache, client_options=client_options, **settings,
         )  # fmt: skip
 
     def _make_client(self) -> httpx.Client:

@@ -1,6 +1,6 @@
 """The ``range-streams`` command line (also ``python -m range_streams``).
 
-Commands: ``info``, ``ls``, ``cat``, ``extract``, ``get``, ``serve``, ``demo``; see
+Commands: ``info``, ``ls``, ``cat``, ``extract``, ``get``, ``serve``, ``demo``, ``cache``; see
 docs/cli.md for the exit codes and the ``--json`` schemas. Every command that talks to a
 server creates one httpx client, hooks the ``--trace`` printer into it, and passes it to
 the library, so what is printed is exactly what was sent.
@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from .. import __version__
+from ._cache import CACHED_COMMANDS, cache_command, cache_for, report_cache
 from ._commands import cat, extract_command, info, ls, serve
 from ._common import Console, ExitCode, TraceLog, client_options, exit_code_for, message_for
 from ._demo import demo
@@ -78,6 +79,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="treat a redirect as an error instead of following it",
     )
+    common.add_argument(
+        "--cache",
+        dest="cache_dir",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="keep and reuse the blocks read in this cache directory (default: the"
+        " RANGE_STREAMS_CACHE environment variable; see docs/Cache.md)",
+    )
+    common.add_argument(
+        "--no-cache",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="read through no cache, whatever RANGE_STREAMS_CACHE says",
+    )
     parser = argparse.ArgumentParser(
         prog="range-streams",
         description="Read remote files by HTTP range requests: only the bytes you need.",
@@ -135,6 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--port", type=int, default=8000, help="0 picks a free port (8000)")
 
     command("demo", _demo, "serve a generated zip on 127.0.0.1, then info, ls and extract it")
+
+    sub = command("cache", cache_command, "show (info) or empty (clear) the cache directory")
+    sub.add_argument("action", choices=["info", "clear"])
+    sub.add_argument("--json", action="store_true", help="print JSON (info)")
     return parser
 
 
@@ -153,7 +172,12 @@ def execute(argv: Sequence[str], console: Console, trace: TraceLog | None = None
     handler: Handler = args.handler
     try:
         args.client_options = client_options(args)
-        return handler(args, console, trace)
+        args.shared_cache = cache = cache_for(args) if args.command in CACHED_COMMANDS else None
+        before = cache.stats() if cache is not None else None
+        try:
+            return handler(args, console, trace)
+        finally:
+            report_cache(cache, trace, before)
     except BrokenPipeError:
         _silence_stdout(console)  # `| head` closed the pipe: stop quietly, like cat does
         return ExitCode.OK

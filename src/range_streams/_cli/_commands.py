@@ -16,6 +16,7 @@ from .._flows.batch import BatchPolicy
 from .._serve import ServedRequest, serve_directory
 from .._state.file_core import FileOptions
 from .._state.settings import remote_options
+from .._state.shared_cache import SharedCache
 from ..codecs.zip import ZIP_TAIL_PROBE
 from ..file import RangeFile
 from ._archive import LS_SCHEMA_VERSION, Archive, detect
@@ -78,7 +79,10 @@ def _yes_no(value: bool | None) -> str:
 
 
 def info(args: argparse.Namespace, console: Console, trace: TraceLog) -> int:
-    options = FileOptions(tail_probe=1, batch=BatchPolicy(max_gap=0), require_ranges=True)
+    # Never through a cache: what the server does is the question.
+    options = FileOptions(
+        tail_probe=1, batch=BatchPolicy(max_gap=0), require_ranges=True, cache=False
+    )
     with (
         make_client(trace, options=args.client_options) as client,
         _file(args, client, options) as file,
@@ -106,6 +110,11 @@ def info(args: argparse.Namespace, console: Console, trace: TraceLog) -> int:
 
 
 # -- ls ------------------------------------------------------------------------------------
+def _cache(args: argparse.Namespace) -> SharedCache | bool:
+    """The shared cache ``execute`` chose for the command (``--cache``), or none."""
+    return getattr(args, "shared_cache", None) or False
+
+
 def _file(args: argparse.Namespace, client: Any, options: FileOptions | None = None) -> RangeFile:
     """The file at ``args.url`` on the command's client, which was made from the
     command line's request options (the flows obey their redirect rules themselves)."""
@@ -115,7 +124,11 @@ def _file(args: argparse.Namespace, client: Any, options: FileOptions | None = N
 def _open_archive(args: argparse.Namespace, client: Any) -> tuple[RangeFile, Archive]:
     # The tail read that finds a zip's directory is the zip reader's whole budget when the
     # directory fits: make it the one suffix read that also learns the size.
-    file = _file(args, client, FileOptions(tail_probe=ZIP_TAIL_PROBE, require_ranges=True))
+    file = _file(
+        args,
+        client,
+        FileOptions(tail_probe=ZIP_TAIL_PROBE, require_ranges=True, cache=_cache(args)),
+    )
     try:
         return file, detect(file)
     except BaseException:
@@ -185,7 +198,7 @@ def cat(args: argparse.Namespace, console: Console, trace: TraceLog) -> int:
     start, stop = parse_slice(args.range) if args.range else (None, None)
     out = console.out_bytes
     # A server without ranges is exit code 5 here, not a whole download behind a slice.
-    options = FileOptions(require_ranges=True)
+    options = FileOptions(require_ranges=True, cache=_cache(args))
     with (
         make_client(trace, options=args.client_options) as client,
         _file(args, client, options) as file,

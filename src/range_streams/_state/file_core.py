@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .._core.errors import (
     InvalidRangeError,
@@ -36,7 +37,11 @@ from .._flows.batch import BatchPolicy, read_ranges
 from .._flows.body import Body, BodyLimits, RetryPolicy
 from .._flows.commands import Discard, Flow, Join, Spawn, Spawned
 from .._flows.requests import learn_length, open_span
+from .shared_cache import CacheChoice, SharedCache, resolve_cache
 from .whole_file import WholeFile
+
+if TYPE_CHECKING:
+    from .cache_session import CacheSession
 
 __all__ = ["FILE_SETTINGS", "FileCore", "FileOptions"]
 
@@ -100,9 +105,10 @@ class FileOptions:
         limits: BodyLimits | None = None,
         batch: BatchPolicy | None = None,
         require_ranges: bool = False,
+        cache: CacheChoice = None,
     ) -> None:
         self.strategy: ReadStrategy = strategy if strategy is not None else Adaptive()
-        self.cache_bytes = cache_bytes
+        self.cache_bytes = cache_bytes  # this file's own span cache (tail probe, blocks)
         self.tail_probe = tail_probe
         self.retry = retry or RetryPolicy()
         self.limits = limits or BodyLimits()
@@ -110,6 +116,9 @@ class FileOptions:
         # True: a server that ignores Range raises RangeNotSupportedError instead of
         # having the file read whole (which ``cache_bytes`` bounds in memory).
         self.require_ranges = require_ranges
+        # The cache shared with other files and processes: a SharedCache, a directory,
+        # True (the default directory), False (none), or None (RANGE_STREAMS_CACHE).
+        self.cache: SharedCache | None = resolve_cache(cache)
 
 
 FILE_SETTINGS = frozenset(
@@ -121,6 +130,7 @@ FILE_SETTINGS = frozenset(
         "limits",
         "batch",
         "require_ranges",
+        "cache",
     }
 )  # FileOptions' keywords
 
@@ -141,6 +151,21 @@ class FileCore:
         self._advised: tuple[int, int] | None = None
         self._ahead: tuple[Span, Spawned] | None = None  # the next window, requested early
         self._whole: WholeFile | None = None  # the file, when the server ignores Range
+        # The shared cache's seam: probe_tail, size, _serve and read_ranges hand over to
+        # it while it is active (a cacheable file); it keeps what it serves in self.cache.
+        self.shared: CacheSession | None = None
+        if options.cache is not None:
+            from .cache_session import CacheSession  # noqa: PLC0415 - only with a cache
+
+            self.shared = CacheSession(
+                self.remote,
+                options.cache,
+                local=self.cache,
+                planner=self.planner,
+                retry=options.retry,
+                limits=options.limits,
+                batch=options.batch,
+            )
 
     def _check(self) -> None:
         if self.closed:
@@ -149,6 +174,8 @@ class FileCore:
     def size(self) -> Flow[int]:
         self._check()
         try:
+            if self.shared is not None:
+                return (yield from self.shared.size())
             return (yield from learn_length(self.remote))
         except RangeNotSupportedError as refused:
             yield from self._take_whole(refused)  # a 200 that did not say the file's length
@@ -158,6 +185,8 @@ class FileCore:
     def probe_tail(self, length: int | None = None) -> Flow[int]:
         """Learn the size with one suffix read whose bytes are kept for end-relative reads."""
         self._check()
+        if self.remote.total is None and self.shared is not None:
+            yield from self.shared.probe_tail(length or self.options.tail_probe)
         if self.remote.total is None:
             body = self._new_body(Span(-(length or self.options.tail_probe), None))
             try:
@@ -192,7 +221,9 @@ class FileCore:
         self._check()
         position = self.position
         total = self.remote.total
-        if (size is None or size < 0) and total is None and self._whole is None:
+        unknown = total is None and self._whole is None
+        if (size is None or size < 0) and unknown and self.shared is None:
+            # (with a shared cache the length comes first: the read goes block by block)
             data = yield from self._read_rest(position)
             self.position = position + len(data)
             return data
@@ -263,6 +294,8 @@ class FileCore:
                 resolved.append((coerced.start, coerced.stop))
         if self._whole is None:
             try:
+                if self.shared is not None and self.shared.active:
+                    return (yield from self.shared.read_ranges(resolved))
                 return (
                     yield from read_ranges(
                         self.remote,
@@ -347,6 +380,15 @@ class FileCore:
             if cached:
                 got += sink.put(cached)
                 continue
+            if self.shared is not None and self.shared.active:
+                served = yield from self.shared.read(at, want, sequential, self._advised)
+                if served is None:  # ranges ignored: not cacheable; its response is ours
+                    self._body = self.shared.handover()
+                elif not served:
+                    break  # end of file
+                else:
+                    got += sink.put(served)
+                    continue
             body = self._body
             if body is None or not body.covers(at):
                 body = yield from self._fetch(at, want, sequential)

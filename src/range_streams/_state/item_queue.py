@@ -21,6 +21,7 @@ from .._flows.body import BodyLimits, RetryPolicy
 from .._net.options import ClientOptions
 from .._runtime.drivers import Primed, prime, run_async
 from .settings import configure_remote
+from .shared_cache import SharedCache
 
 __all__ = ["Entry", "FetchResult", "Item", "ItemQueue", "Progress", "Runner"]
 
@@ -86,11 +87,13 @@ class Runner:
         batch: BatchPolicy,
         retry: RetryPolicy,
         options: ClientOptions | None = None,
+        cache: SharedCache | None = None,
     ) -> None:
         self.client = client
         self.batch = batch
         self.retry = retry
         self.options = options if options is not None else ClientOptions()
+        self.cache = cache
 
     def start(self, entry: Entry) -> None:
         """Make ``entry`` ready to run, with no I/O: its flow primed and its first
@@ -101,7 +104,13 @@ class Runner:
         try:
             remote = configure_remote(RemoteState(entry.url), self.options)
             spans = [coerce_span(span) for span in entry.spans]
-            flow = read_spans(remote, spans, self.batch, self.retry, BodyLimits())
+            if self.cache is not None:  # the shared cache's seam
+                from .cache_session import CacheSession  # noqa: PLC0415 - only with a cache
+
+                session = CacheSession(remote, self.cache, retry=self.retry, batch=self.batch)
+                flow = session.read_spans(spans)
+            else:
+                flow = read_spans(remote, spans, self.batch, self.retry, BodyLimits())
             entry.primed, entry.remote = prime(self.client, flow), remote
         except Exception as exc:  # the item's error, not the batch's
             entry.result.error = exc

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import PurePosixPath
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import httpx
 from ranges import Range, RangeDict
@@ -32,6 +32,10 @@ from .._flows.requests import learn_length
 from .._net.options import ClientOptions
 from .response import RangeResponseBase
 from .settings import configure_remote, resolve_client_options
+from .shared_cache import CacheChoice, resolve_cache
+
+if TYPE_CHECKING:
+    from .cache_session import CacheSession
 
 __all__ = ["StreamCore"]
 
@@ -60,6 +64,7 @@ class StreamCore(Generic[ClientT]):
         *,
         retry: RetryPolicy | None = None,
         limits: BodyLimits | None = None,
+        cache: CacheChoice = None,
         client_options: ClientOptions | None = None,
         **settings: Any,
     ) -> None:
@@ -82,6 +87,17 @@ class StreamCore(Generic[ClientT]):
         self.raise_response = raise_response
         self.retry = retry or RetryPolicy()
         self.limits = limits or BodyLimits()
+        # A shared cache (SharedCache, or its directory): ranges are then read through
+        # it and add() sends nothing ahead. Only when asked for here: 1.x's add() sends
+        # its request at once, so RANGE_STREAMS_CACHE does not change that behind its back.
+        shared_cache = resolve_cache(cache) if cache is not None else None
+        self.shared: CacheSession | None = None
+        if shared_cache is not None and not single_request:
+            from .cache_session import CacheSession  # noqa: PLC0415 - only with a cache
+
+            self.shared = CacheSession(
+                self.remote, shared_cache, retry=self.retry, limits=self.limits
+            )
         self._owns_client = client is None
         self.client: ClientT = client if client is not None else self._make_client()
         self._registry: Registry[RangeResponseBase] = Registry()
@@ -213,6 +229,11 @@ class StreamCore(Generic[ClientT]):
 
     def _total_bytes(self) -> Flow[int]:
         self._check_open()
+        return (yield from self._length())
+
+    def _length(self) -> Flow[int]:
+        if self.shared is not None:
+            return (yield from self.shared.size())
         return (yield from learn_length(self.remote))
 
     def _add(self, byte_range: Any, activate: bool, name: str) -> Flow[RangeResponseBase | None]:
@@ -223,7 +244,7 @@ class StreamCore(Generic[ClientT]):
         if self.remote.total is not None or span.needs_length or self.single_request:
             if self.single_request:
                 yield from self._open_whole()  # the one GET, whether or not the length is known
-            yield from learn_length(self.remote)
+            yield from self._length()
             span = Span(*self.remote.resolve(span))
         if _is_empty(span):
             return None
@@ -285,6 +306,8 @@ class StreamCore(Generic[ClientT]):
         if self.single_request:
             assert self._whole is not None and span.stop is not None
             return self.response_class(self, self._whole, name=name, window=(span.start, span.stop))
+        if self.shared is not None:
+            return self.response_class(self, self.shared.body(span), name=name)
         body = Body(self.remote, span, retry=self.retry, limits=self.limits)
         return self.response_class(self, body, name=name)
 
