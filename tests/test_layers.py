@@ -97,3 +97,88 @@ def test_the_checker_sees_an_upward_import() -> None:
         "_state",
         "fsspec",
     }
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _module_imports(source: str, name: str, is_package: bool, modules: set[str]) -> set[str]:
+    """The modules of ours that module ``name`` (of ``source``) imports when it is loaded
+    or type-checked: its top-level imports and those under a top-level ``if``
+    (``TYPE_CHECKING``), not the ones a function makes when it runs (deliberately late,
+    e.g. 1.x's import paths)."""
+    package = name.split(".") if is_package else name.split(".")[:-1]
+    tree = ast.parse(source)
+    nodes = [n for top in tree.body for n in (ast.walk(top) if isinstance(top, ast.If) else [top])]
+    found: set[str] = set()
+    for node in nodes:
+        if isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - (node.level - 1)] if node.level else []
+            target = ".".join(base + (node.module.split(".") if node.module else []))
+            for alias in node.names:
+                submodule = f"{target}.{alias.name}"
+                found.add(submodule if submodule in modules else target)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return (found & modules) - {name}
+
+
+def _cycles(graph: dict[str, set[str]], allowed: set[frozenset[str]]) -> list[list[str]]:
+    """One path per module that leads back to it (from the cycle's least module), the
+    ``allowed`` ones left out."""
+    cycles: list[list[str]] = []
+    for start in sorted(graph):
+        stack = [[start]]
+        seen: set[str] = set()
+        while stack:
+            trail = stack.pop()
+            for nxt in sorted(graph[trail[-1]]):
+                if nxt == start and frozenset(trail) not in allowed:
+                    cycles.append(trail)
+                elif nxt > start and nxt not in seen:
+                    seen.add(nxt)
+                    stack.append([*trail, nxt])
+    return cycles
+
+
+# Modules that import each other, and why that is so. 1.x's classmethod
+# ``RangeStream.make_async_fetcher`` returns an ``AsyncFetcher``, which builds RangeStreams:
+# the stream names the fetcher for its type only and imports it when the method runs.
+MUTUAL = {frozenset({"range_streams.stream", "range_streams.async_utils"})}
+
+
+def test_no_two_modules_import_each_other() -> None:
+    paths = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph = {
+        name: _module_imports(path.read_text(), name, path.name == "__init__.py", set(paths))
+        for name, path in paths.items()
+    }
+    assert "range_streams._flows.body" in graph["range_streams._state.response"]
+    assert not _cycles(graph, MUTUAL)
+
+
+@pytest.mark.parametrize(
+    ("graph", "cycles"),
+    [
+        ({"a": {"b"}, "b": set()}, []),
+        ({"a": {"b"}, "b": {"a"}}, [["a", "b"]]),
+        ({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}, [["a", "b", "c"]]),
+        ({"a": {"b", "c"}, "b": {"c"}, "c": set()}, []),
+        ({"x": {"y"}, "y": {"x"}}, []),  # allowed below
+    ],
+)
+def test_the_cycle_check(graph: dict[str, set[str]], cycles: list[list[str]]) -> None:
+    assert _cycles(graph, {frozenset({"x", "y"})}) == cycles
+
+
+def test_a_type_only_import_counts_and_a_late_one_does_not() -> None:
+    source = (
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    from .stream_core import StreamCore\n"
+        "def f():\n    from .file_core import FileCore\n"
+    )
+    modules = {"range_streams._state.stream_core", "range_streams._state.file_core"}
+    found = _module_imports(source, "range_streams._state.response", False, modules)
+    assert found == {"range_streams._state.stream_core"}

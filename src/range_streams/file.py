@@ -19,7 +19,7 @@ import io
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -32,6 +32,8 @@ from ._net.options import ClientOptions
 from ._runtime.drivers import run_async, run_sync
 from ._state.file_core import FILE_SETTINGS, FileCore, FileOptions
 from ._state.settings import client_settings, configure_remote, resolve_client_options
+
+T = TypeVar("T")
 
 __all__ = ["AsyncRangeFile", "RangeFile", "open", "open_async"]
 
@@ -92,7 +94,7 @@ class RangeFile(io.RawIOBase):
         file.client = client
         return file
 
-    def _run(self, flow: Flow[Any]) -> Any:
+    def _run(self, flow: Flow[T]) -> T:
         with _exit.guard():  # see _exit: no I/O once the interpreter shuts down
             return run_sync(self.client, flow)
 
@@ -129,7 +131,7 @@ class RangeFile(io.RawIOBase):
     @property
     def size(self) -> int:
         """The file's length (one small request the first time, unless already known)."""
-        return self._run(self._core.size())  # type: ignore[no-any-return]
+        return self._run(self._core.size())
 
     @property
     def known_size(self) -> int | None:
@@ -162,10 +164,10 @@ class RangeFile(io.RawIOBase):
         return self._core.position
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        return self._run(self._core.seek(offset, whence))  # type: ignore[no-any-return]
+        return self._run(self._core.seek(offset, whence))
 
     def read(self, size: int | None = -1) -> bytes:
-        return self._run(self._core.read(size))  # type: ignore[no-any-return]
+        return self._run(self._core.read(size))
 
     def readall(self) -> bytes:
         return self.read(-1)
@@ -206,19 +208,19 @@ class RangeFile(io.RawIOBase):
             core.advise(position, total if total is not None else _PAST_ANY_END)
 
     def read_at(self, start: int, stop: int) -> bytes:
-        return self._run(self._core.read_at(start, stop))  # type: ignore[no-any-return]
+        return self._run(self._core.read_at(start, stop))
 
     def advise(self, start: int, stop: int) -> None:
         """Hint that ``[start, stop)`` will be read through in order: one request for it."""
         self._core.advise(start, stop)
 
     def read_tail(self, length: int) -> bytes:
-        return self._run(self._core.read_tail(length))  # type: ignore[no-any-return]
+        return self._run(self._core.read_tail(length))
 
     def read_ranges(self, spans: Sequence[tuple[int, int]]) -> list[bytes]:
         """The bytes of each ``(start, stop)``, in order, in as few round trips as the
         server allows (coalesced, multi-range, concurrent single ranges as a fallback)."""
-        return self._run(self._core.read_ranges(spans))  # type: ignore[no-any-return]
+        return self._run(self._core.read_ranges(spans))
 
     def close(self) -> None:
         if self.closed:
@@ -283,7 +285,7 @@ class AsyncRangeFile:
         file.client = client
         return file
 
-    async def _run(self, flow: Flow[Any]) -> Any:
+    async def _run(self, flow: Flow[T]) -> T:
         return await run_async(self.client, flow)
 
     @property
@@ -308,34 +310,34 @@ class AsyncRangeFile:
         return None if shared is None else shared.counter.snapshot()
 
     async def size(self) -> int:
-        return await self._run(self._core.size())  # type: ignore[no-any-return]
+        return await self._run(self._core.size())
 
     def tell(self) -> int:
         self._core._check()
         return self._core.position
 
     async def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        return await self._run(self._core.seek(offset, whence))  # type: ignore[no-any-return]
+        return await self._run(self._core.seek(offset, whence))
 
     async def read(self, size: int | None = -1) -> bytes:
-        return await self._run(self._core.read(size))  # type: ignore[no-any-return]
+        return await self._run(self._core.read(size))
 
     async def readinto(self, buffer: Any) -> int:
         """Read into ``buffer`` (see ``RangeFile.readinto``)."""
         view = memoryview(buffer).cast("B")
-        return await self._run(self._core.readinto(view))  # type: ignore[no-any-return]
+        return await self._run(self._core.readinto(view))
 
     async def read_at(self, start: int, stop: int) -> bytes:
-        return await self._run(self._core.read_at(start, stop))  # type: ignore[no-any-return]
+        return await self._run(self._core.read_at(start, stop))
 
     def advise(self, start: int, stop: int) -> None:
         self._core.advise(start, stop)
 
     async def read_tail(self, length: int) -> bytes:
-        return await self._run(self._core.read_tail(length))  # type: ignore[no-any-return]
+        return await self._run(self._core.read_tail(length))
 
     async def read_ranges(self, spans: Sequence[tuple[int, int]]) -> list[bytes]:
-        return await self._run(self._core.read_ranges(spans))  # type: ignore[no-any-return]
+        return await self._run(self._core.read_ranges(spans))
 
     async def aiter_bytes(
         self, start: int = 0, stop: int | None = None, chunk_size: int = 1 << 20

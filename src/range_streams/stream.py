@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 from collections.abc import AsyncIterator, Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 from ranges import Range, RangeDict
@@ -28,6 +28,9 @@ from ._state.stream_core import EMPTY_RANGE, ByteRange, StreamCore
 
 if TYPE_CHECKING:
     from .async_utils import AsyncFetcher
+
+
+T = TypeVar("T")
 
 __all__ = ["AsyncRangeStream", "RangeStream"]
 
@@ -73,7 +76,7 @@ class RangeStream(StreamCompat):
     def _make_client(self) -> httpx.Client:
         return make_client(self.client_options)
 
-    def _run(self, flow: Flow[Any]) -> Any:
+    def _run(self, flow: Flow[T]) -> T:
         return run_sync(self.client, flow)
 
     def __enter__(self) -> RangeStream:
@@ -100,12 +103,12 @@ class RangeStream(StreamCompat):
     ) -> RangeResponse | None:
         """Register ``byte_range`` (a ``Range`` or ``(start, stop)``; negatives count from
         the end) and send its request. Returns its response (None for an empty range)."""
-        return self._run(self._add(byte_range, activate, name))  # type: ignore[no-any-return]
+        return self._run(self._add(byte_range, activate, name))
 
     @property
     def total_bytes(self) -> int:
         """The file's length (one small request the first time, if nothing told it yet)."""
-        return self._run(self._total_bytes())  # type: ignore[no-any-return]
+        return self._run(self._total_bytes())
 
     @property
     def total_range(self) -> Range:
@@ -138,7 +141,7 @@ class RangeStream(StreamCompat):
     @property
     def active_range_response(self) -> RangeResponse:
         self._run(self._flush())
-        return self._active_response()  # type: ignore[return-value]
+        return self._active_response()
 
     def read(self, size: int | None = -1) -> bytes:
         return self.active_range_response.read(size)
@@ -190,7 +193,7 @@ class RangeStream(StreamCompat):
         )  # fmt: skip
 
 
-class AsyncRangeStream(StreamCore[httpx.AsyncClient]):
+class AsyncRangeStream(StreamCore[httpx.AsyncClient, AsyncRangeResponse]):
     """The same data model over ``httpx.AsyncClient``; ``async with`` learns nothing it
     does not need, and no I/O happens in ``__init__``."""
 
@@ -200,7 +203,7 @@ class AsyncRangeStream(StreamCore[httpx.AsyncClient]):
     def _make_client(self) -> httpx.AsyncClient:
         return make_async_client(self.client_options)
 
-    async def _run(self, flow: Flow[Any]) -> Any:
+    async def _run(self, flow: Flow[T]) -> T:
         return await run_async(self.client, flow)
 
     async def __aenter__(self) -> AsyncRangeStream:
@@ -225,10 +228,10 @@ class AsyncRangeStream(StreamCore[httpx.AsyncClient]):
     async def add(
         self, byte_range: ByteRange = EMPTY_RANGE, activate: bool = True, name: str = ""
     ) -> AsyncRangeResponse | None:
-        return await self._run(self._add(byte_range, activate, name))  # type: ignore[no-any-return]
+        return await self._run(self._add(byte_range, activate, name))
 
     async def total_bytes(self) -> int:
-        return await self._run(self._total_bytes())  # type: ignore[no-any-return]
+        return await self._run(self._total_bytes())
 
     @property
     def known_total_bytes(self) -> int | None:
@@ -247,7 +250,7 @@ class AsyncRangeStream(StreamCore[httpx.AsyncClient]):
 
     @property
     def active_range_response(self) -> AsyncRangeResponse:
-        return self._active_response()  # type: ignore[return-value]
+        return self._active_response()
 
     async def read(self, size: int | None = -1) -> bytes:
         await self._run(self._flush())

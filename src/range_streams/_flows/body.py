@@ -156,6 +156,12 @@ class Body:
     def is_open(self) -> bool:
         return self._wire is not None and not self._wire.closed
 
+    @property
+    def response(self) -> httpx.Response | None:
+        """The response whose body is on the wire now; None before the request goes out
+        and after the wire is let go."""
+        return None if self._wire is None else self._wire.response
+
     def _take(self, opened: Opened) -> None:
         if self.start is None or self.clip:
             self.start = opened.start if self.start is None else self.start
@@ -179,7 +185,10 @@ class Body:
         """Send this body's request if it has not gone out yet (it otherwise goes with
         the first read), so that a request made after it is second in line."""
         yield from self.open()
-        if not self._sent and self._wire is None and self.start is not None:
+        if self._sent or self._wire is not None or self.start is None:
+            return
+        assert self.stop is not None
+        if self.start < self.stop:  # an empty range asks for nothing
             yield from self._reopen(self.start)
 
     def _reopen(self, position: int) -> Flow[None]:

@@ -125,13 +125,13 @@ class RangeRequest:
     def __getattr__(self, name: str) -> Any:
         if name == "response":
             # A stream's lazy range has no response until its first read sends it.
-            wire = self.__dict__["_body"]._wire
-            if wire is None:
+            response = self.__dict__["_body"].response
+            if response is None:
                 raise AttributeError(
                     f"the request for {self.range} has not been sent yet: it goes with the"
                     " first read of its range"
                 )
-            return wire.response
+            return response
         if name == "content_range":
             return detect_header_value(self.response.headers, "content-range")
         if name == "request":
@@ -158,10 +158,10 @@ class RangeRequest:
         """Send the request (headers only; the body is read as it is iterated)."""
         # An error status raises HTTPStatusError, a PartialContentStatusError (1.x's).
         self._run(self._body.send_now())
-        wire = self._body._wire
-        if wire is None:
+        response = self._body.response
+        if response is None:
             raise RangeResponseError(f"{self.url}: no bytes to ask for in {self.range}")
-        self.response = wire.response
+        self.response = response
         self.raise_for_non_partial_content()
 
     def raise_for_non_partial_content(self) -> None:

@@ -14,17 +14,16 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar
 
+import httpx
 from ranges import Range
 
 from .._core.errors import InvalidRangeError, RangeResponseError, StreamClosedError
+from .._core.protocol import RemoteState
 from .._flows.body import Body
 from .._flows.commands import Flow
 from .legacy_request import RangeRequest
-
-if TYPE_CHECKING:
-    from .stream_core import StreamCore
 
 __all__ = ["REMOVED", "AsyncRangeResponse", "RangeResponse", "RangeResponseBase"]
 
@@ -47,12 +46,32 @@ REMOVED = {
 }
 
 
+T = TypeVar("T")
+
+
+class OwnerStream(Protocol):
+    """What a response needs of the stream it belongs to (``StreamCore``'s public face):
+    named here so that this module does not import the stream's."""
+
+    @property
+    def url(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def domain(self) -> str: ...
+    @property
+    def client(self) -> httpx.Client | httpx.AsyncClient: ...
+    @property
+    def remote(self) -> RemoteState: ...
+    def _run(self, flow: Flow[T]) -> Any: ...
+
+
 class RangeResponseBase:
     """State shared by both flavours; the body is not pulled until read."""
 
     def __init__(
         self,
-        stream: StreamCore[Any],
+        stream: OwnerStream,
         body: Body | RangeRequest | None = None,
         *,
         name: str = "",
@@ -104,7 +123,7 @@ class RangeResponseBase:
     # ---- range-streams 1.x's attributes -----------------------------------------------
 
     @property
-    def parent_stream(self) -> StreamCore[Any]:
+    def parent_stream(self) -> OwnerStream:
         return self.stream
 
     @property
@@ -199,8 +218,7 @@ class RangeResponseBase:
     @property
     def response(self) -> Any:
         """The underlying httpx response, if one is open."""
-        wire = self.body._wire
-        return None if wire is None else wire.response
+        return self.body.response
 
     @property
     def is_closed(self) -> bool:

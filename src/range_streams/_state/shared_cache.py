@@ -20,12 +20,9 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from .._core.cache_stats import CacheStats
-
-if TYPE_CHECKING:
-    from .cache_runtime import CacheRuntime
+from .._core.cache_stats import CacheStats, StatsCounter
 
 __all__ = [
     "CACHE_ENV",
@@ -118,7 +115,7 @@ class SharedCache:
         """``directory`` with ``~`` expanded, as this process sees it."""
         return None if self.directory is None else Path(self.directory).expanduser()
 
-    def runtime(self) -> CacheRuntime:
+    def runtime(self) -> Runtime:
         """What this cache holds in this process (made on first use: ``cache_runtime``,
         imported only then, so a program without a cache never loads sqlite3)."""
         from .cache_runtime import runtime_for  # noqa: PLC0415 - on first use only
@@ -143,6 +140,16 @@ class SharedCache:
         whose database cannot be opened (made by another version, damaged) has its
         database files removed."""
         self.runtime().clear()
+
+
+class Runtime(Protocol):
+    """What ``SharedCache`` asks of the state it holds in a process (``cache_runtime``'s
+    ``CacheRuntime``, which imports this module)."""
+
+    stats: StatsCounter
+
+    def report(self) -> dict[str, Any]: ...
+    def clear(self) -> None: ...
 
 
 CacheChoice = SharedCache | str | os.PathLike[str] | bool | None  # what ``cache=`` takes

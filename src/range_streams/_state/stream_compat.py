@@ -28,7 +28,7 @@ from .._core.protocol import RemoteState
 from .._core.registry import Burn, Entry, PruningLevel, plan_overlap
 from .._flows.requests import learn_length
 from .legacy_request import RangeRequest
-from .response import RangeResponseBase
+from .response import RangeResponse
 from .stream_core import EMPTY_RANGE, ByteRange, StreamCore
 
 __all__ = ["ASYNC_REPLACEMENT", "REMOVED", "StreamCompat"]
@@ -48,7 +48,7 @@ ASYNC_REPLACEMENT = (
 )
 
 
-class StreamCompat(StreamCore[httpx.Client]):
+class StreamCompat(StreamCore[httpx.Client, RangeResponse]):
     """1.x's inspection and overlap-handling methods of the sync ``RangeStream``."""
 
     # Set on the streams ``AsyncFetcher`` gives its callback: their bytes are in memory,
@@ -150,7 +150,7 @@ class StreamCompat(StreamCore[httpx.Client]):
 
     # ---- the active range ------------------------------------------------------------
 
-    def _entry_of(self, response: RangeResponseBase) -> Entry[RangeResponseBase] | None:
+    def _entry_of(self, response: RangeResponse) -> Entry[RangeResponse] | None:
         entry = self._registry.containing(max(response.stop - 1, response.start))
         return entry if entry is not None and entry.value is response else None
 
@@ -189,7 +189,7 @@ class StreamCompat(StreamCore[httpx.Client]):
     def register_range(
         self,
         rng: Range,
-        value: RangeResponseBase,
+        value: RangeResponse,
         activate: bool = True,
         use_windows: bool = False,
     ) -> None:
@@ -199,7 +199,7 @@ class StreamCompat(StreamCore[httpx.Client]):
             raise ValueError("Stream length must be set before registering a range")
         rng = validate_range(rng, allow_empty=False)
         self.check_is_subrange(rng)
-        if not isinstance(value, RangeResponseBase):
+        if not isinstance(value, RangeResponse):
             raise TypeError(
                 f"register_range registers a RangeResponse for {rng}, not"
                 f" {type(value).__name__} (add() makes and registers one)"

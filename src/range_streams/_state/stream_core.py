@@ -42,14 +42,15 @@ __all__ = ["StreamCore"]
 logger = logging.getLogger("range_streams")
 
 ClientT = TypeVar("ClientT", httpx.Client, httpx.AsyncClient)
+ResponseT = TypeVar("ResponseT", bound=RangeResponseBase)
 ByteRange = Range | tuple[int, int] | tuple[int, None]
 EMPTY_RANGE = Range(0, 0)  # nothing requested: the 1.x default
 
 
-class StreamCore(Generic[ClientT]):
+class StreamCore(Generic[ClientT, ResponseT]):
     """Ranges of one remote file, each a lazily read response."""
 
-    response_class: type[RangeResponseBase]
+    response_class: type[ResponseT]
     client_class: type[httpx.Client] | type[httpx.AsyncClient]
 
     def __init__(
@@ -100,8 +101,8 @@ class StreamCore(Generic[ClientT]):
             )
         self._owns_client = client is None
         self.client: ClientT = client if client is not None else self._make_client()
-        self._registry: Registry[RangeResponseBase] = Registry()
-        self._active: RangeResponseBase | None = None
+        self._registry: Registry[ResponseT] = Registry()
+        self._active: ResponseT | None = None
         # What ``set_active_range`` was given when no range matched it: reported by the
         # next use of the active range, as range-streams 1.x reported it.
         self._dangling_active: object = None
@@ -168,7 +169,7 @@ class StreamCore(Generic[ClientT]):
     def _windows(self) -> list[Range]:
         return [Range(*e.value.window) for e in self._registry if not e.value.is_consumed()]
 
-    def _in_registration_order(self) -> list[Entry[RangeResponseBase]]:
+    def _in_registration_order(self) -> list[Entry[ResponseT]]:
         return sorted(self._registry, key=lambda e: e.value._seq)
 
     def _external(self) -> RangeDict:
@@ -190,7 +191,7 @@ class StreamCore(Generic[ClientT]):
             self._internal_cache = (self._version, RangeDict(items, identity=True))
         return self._internal_cache[1]
 
-    def _active_response(self) -> RangeResponseBase:
+    def _active_response(self) -> ResponseT:
         if self._active is None:
             if self._dangling_active is not None:
                 raise InvalidRangeError(
@@ -203,7 +204,7 @@ class StreamCore(Generic[ClientT]):
             )
         return self._active
 
-    def _activate(self, response: RangeResponseBase | None) -> None:
+    def _activate(self, response: ResponseT | None) -> None:
         self._active = response
         self._dangling_active = None
 
@@ -236,7 +237,7 @@ class StreamCore(Generic[ClientT]):
             return (yield from self.shared.size())
         return (yield from learn_length(self.remote))
 
-    def _add(self, byte_range: Any, activate: bool, name: str) -> Flow[RangeResponseBase | None]:
+    def _add(self, byte_range: Any, activate: bool, name: str) -> Flow[ResponseT | None]:
         self._check_open()
         span = coerce_span(byte_range)
         if self._initial is not None or self._on_first_use is not None:
@@ -259,7 +260,7 @@ class StreamCore(Generic[ClientT]):
             response = self._new_response(span, name)
             if not self.single_request:
                 try:
-                    yield from _connect(response.body)
+                    yield from response.body.send_now()  # add() reports errors at once
                 except RangeResponseError as exc:
                     if self.raise_response:
                         raise
@@ -283,7 +284,7 @@ class StreamCore(Generic[ClientT]):
             self._activate(response)
         return response
 
-    def _add_lazy(self, start: int, stop: int, name: str) -> Flow[RangeResponseBase]:
+    def _add_lazy(self, start: int, stop: int, name: str) -> Flow[ResponseT]:
         """Register ``[start, stop)`` without a request: sent when first read. Used for
         ranges known from an index (a zip's members), where sending one request per
         entry up front is what made range-streams 1.x slow."""
@@ -302,7 +303,7 @@ class StreamCore(Generic[ClientT]):
             self._whole = Body(self.remote, Span(0, None), retry=self.retry, limits=self.limits)
             yield from self._whole.open()
 
-    def _new_response(self, span: Span, name: str) -> RangeResponseBase:
+    def _new_response(self, span: Span, name: str) -> ResponseT:
         if self.single_request:
             assert self._whole is not None and span.stop is not None
             return self.response_class(self, self._whole, name=name, window=(span.start, span.stop))
@@ -311,7 +312,7 @@ class StreamCore(Generic[ClientT]):
         body = Body(self.remote, span, retry=self.retry, limits=self.limits)
         return self.response_class(self, body, name=name)
 
-    def _exact(self, start: int, stop: int) -> RangeResponseBase | None:
+    def _exact(self, start: int, stop: int) -> ResponseT | None:
         entry = self._registry.containing(start)
         if entry is not None and entry.value.window == (start, stop) and entry.value.error is None:
             return entry.value
@@ -324,14 +325,14 @@ class StreamCore(Generic[ClientT]):
             windows.append((entry.key_start, entry.key_stop, w_start, w_stop))
         return plan_overlap(windows, start, stop, self.pruning_level)
 
-    def _register(self, start: int, stop: int, response: RangeResponseBase) -> None:
+    def _register(self, start: int, stop: int, response: ResponseT) -> None:
         """Add an entry; ``_seq`` keeps the order of registration, which 1.x's RangeDicts
         (``ranges``, ``_ranges``) iterated in."""
         self._registrations += 1
         response._seq = self._registrations
         self._registry.add(start, stop, response)
 
-    def _most_recent(self) -> RangeResponseBase | None:
+    def _most_recent(self) -> ResponseT | None:
         """The range registered last (1.x's "most recent range"): ``O(n)``, used only
         when an overlap burns the active range and nothing else will replace it."""
         entries = list(self._registry)
@@ -376,14 +377,6 @@ class StreamCore(Generic[ClientT]):
         if self._whole is not None:
             yield from self._whole.close()
         self._activate(None)
-
-
-def _connect(body: Body) -> Flow[None]:
-    """Send a body's request now (headers only), so add() reports errors at once."""
-    has_bytes = body.start is not None and body.stop is not None and body.start < body.stop
-    if has_bytes and not body.is_open and not body._sent:
-        assert body.start is not None
-        yield from body._reopen(body.start)
 
 
 def _is_empty(span: Span) -> bool:

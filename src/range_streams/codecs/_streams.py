@@ -127,7 +127,7 @@ class _ArchiveStream(_CodecStream):
         for name, (start, stop) in spans.items():
             if start < stop:
                 response = yield from self._add_lazy(start, stop, name)
-                registered[name] = response  # type: ignore[assignment]
+                registered[name] = response
         return registered
 
     @property
