@@ -13,6 +13,7 @@ import random
 import re
 import select
 import signal
+import socket
 import subprocess
 import sys
 import tarfile
@@ -626,6 +627,7 @@ def _readline(stream: io.BufferedReader, timeout: float = 20) -> bytes:
 @pytest.fixture
 def serving(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     (tmp_path / "served.bin").write_bytes(SAMPLE)
+    (tmp_path / "big.bin").write_bytes(bytes(32 << 20))  # more than socket buffers hold
     process = subprocess.Popen(
         [sys.executable, "-m", "range_streams", "serve", str(tmp_path), "--port", "0", "--trace"],
         stdout=subprocess.PIPE,
@@ -653,6 +655,22 @@ def test_serve_until_interrupted(serving: tuple[subprocess.Popen[bytes], str]) -
     process.send_signal(signal.SIGINT)
     out, _ = process.communicate(timeout=20)
     assert process.returncode == 0 and b"stopped" in out
+
+
+def test_serve_stops_while_a_client_holds_a_response_open(
+    serving: tuple[subprocess.Popen[bytes], str],
+) -> None:
+    # A client that asked for the rest of a file and stopped reading: Ctrl-C still stops
+    # the server's thread (the response is cut), rather than waiting for the client.
+    process, base = serving
+    port = int(base.rsplit(":", 1)[1].strip("/"))
+    with socket.create_connection(("127.0.0.1", port)) as client:
+        client.sendall(b"GET /big.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=100-\r\n\r\n")
+        assert client.recv(12).startswith(b"HTTP/1.1 206")
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 0 and b"stopped" in out
+    assert b"did not stop" not in err, err
 
 
 def test_serve_missing_directory() -> None:

@@ -7,6 +7,7 @@ multipart/byteranges, ETag/If-Range and 416 correctly, which makes it a good def
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import threading
 import time
@@ -16,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["ServedRequest", "serve_directory"]
+
+
+logger = logging.getLogger("range_streams")
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +111,12 @@ def serve_directory(
     if on_request is not None:
         app = _logged(app, on_request)
     port = port or _free_port(host)
+    # On stop, a response still being sent (a client that asked for ``bytes=100-`` and
+    # stopped reading) is cut after a second instead of holding the shutdown open.
     config = uvicorn.Config(
-        app, host=host, port=port, log_level="info" if log else "warning", access_log=log
-    )
+        app, host=host, port=port, log_level="info" if log else "warning", access_log=log,
+        timeout_graceful_shutdown=1,
+    )  # fmt: skip
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="range-streams-serve", daemon=True)
     thread.start()
@@ -124,3 +131,5 @@ def serve_directory(
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        if thread.is_alive():
+            logger.warning("the local server on %s:%d did not stop within 10 s", host, port)
