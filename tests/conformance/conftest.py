@@ -1,7 +1,9 @@
 """The matrix collector: one JSON record per (server, case), written at session end.
 
 ``docs/servers-matrix.json`` is written only when ``RANGE_STREAMS_WRITE_MATRIX=1``, so a
-plain test run never touches the docs; ``scripts/servers_table.py`` renders it.
+plain test run never touches the docs; ``scripts/servers_table.py`` renders it. A plain run
+checks the docs instead: a case whose result differs from the recorded one fails the
+session (at the fixture's teardown), so the published matrix cannot go stale.
 """
 
 from __future__ import annotations
@@ -47,5 +49,26 @@ class Matrix:
 def matrix() -> Iterator[Matrix]:
     collected = Matrix()
     yield collected
-    if os.environ.get("RANGE_STREAMS_WRITE_MATRIX") == "1" and collected.records:
+    if not collected.records:
+        return
+    if os.environ.get("RANGE_STREAMS_WRITE_MATRIX") == "1":
         MATRIX_JSON.write_text(json.dumps(collected.as_json(), indent=1) + "\n")
+        return
+    assert not stale_results(collected.records, json.loads(MATRIX_JSON.read_text())), (
+        f"{MATRIX_JSON.name} is stale: rerun tests/conformance with"
+        " RANGE_STREAMS_WRITE_MATRIX=1, then python scripts/servers_table.py"
+    )
+
+
+def stale_results(
+    records: dict[str, dict[str, dict[str, Any]]], published: dict[str, Any]
+) -> list[str]:
+    """``server / case`` for each recorded outcome whose result the published matrix
+    does not have."""
+    servers = published.get("servers", {})
+    return [
+        f"{server} / {case}"
+        for server, cases in records.items()
+        for case, outcome in cases.items()
+        if servers.get(server, {}).get(case, {}).get("result") != outcome.get("result")
+    ]

@@ -36,7 +36,7 @@ from range_streams._net.clients import make_async_client, make_client
 from tests.servers.fixtures import MTIME, docroot_bytes
 from tests.servers.launch import AccessRecord, RunningServer
 
-from .conftest import Matrix
+from .conftest import Matrix, stale_results
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -715,3 +715,13 @@ def test_matrix(ctx: Ctx, name: str, matrix: Matrix, redirect_files: Callable[[s
     if not ctx.requests:
         ctx.settled()
     matrix.record(ctx.server.id, name, {"result": result, "requests": ctx.requests})
+
+
+def test_a_changed_result_is_stale() -> None:
+    published = {"servers": {"nginx": {"tail": {"result": "exact bytes", "requests": []}}}}
+    same = {"nginx": {"tail": {"result": "exact bytes", "requests": ["GET bytes=-1 206"]}}}
+    changed = {"nginx": {"tail": {"result": "RangeNotSupportedError"}}}
+    unknown = {"caddy": {"tail": {"result": "exact bytes"}}}
+    assert stale_results(same, published) == []
+    assert stale_results(changed, published) == ["nginx / tail"]
+    assert stale_results(unknown, published) == ["caddy / tail"]
