@@ -1,4 +1,4 @@
-"""The package's layers import only downward.
+"""The package's layers import only downward, and README.md's Layout names every module.
 
 ``src/range_streams`` is layered (docs/Design.md, "Layers"): pure rules at the bottom, then
 the flows (generators that yield I/O commands) and the network (our HTTP/1.1 transport),
@@ -11,6 +11,7 @@ design change: make it in this table, in the open, or move the code.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -96,4 +97,101 @@ def test_the_checker_sees_an_upward_import() -> None:
         "_core",
         "_state",
         "fsspec",
+    }
+
+
+# -- README's Layout names every module ----------------------------------------------------
+
+ROOT = PACKAGE.parents[1]
+_TICKED = re.compile(r"`([^`\n]+)`")
+_GROUP = re.compile(r"`(\w+)/`\s*\(([^()]*)\)")
+
+
+def _tree() -> set[str]:
+    """Every module and package under ``src/range_streams``, as paths relative to it
+    without ``.py`` (``_core/spans``, ``codecs/zip``, ``stream``); a package's
+    ``__init__.py`` is the package."""
+    found: set[str] = set()
+    for path in PACKAGE.rglob("*.py"):
+        relative = path.relative_to(PACKAGE).with_suffix("")
+        if relative.name == "__init__":
+            relative = relative.parent
+        if relative.parts:
+            found.add(relative.as_posix())
+    return found
+
+
+def _bullets(section: str) -> list[str]:
+    """The items of the section's bullet lists, each joined onto one line."""
+    items: list[str] = []
+    for line in section.splitlines():
+        if line.startswith("- "):
+            items.append(line[2:])
+        elif line.startswith(" ") and items and line.strip():
+            items[-1] += " " + line.strip()
+        elif items and not line.startswith(" "):
+            items.append("")  # a paragraph after the list: not part of any item
+    return [item for item in items if item]
+
+
+def layout_names(readme: str) -> set[str]:
+    """What README's "## Layout" section names, as ``_tree()`` spells it.
+
+    Each bullet is one package: its first ticked name when that ends in ``/`` (names in
+    the bullet are then inside it), else the package's top (``stream.py``). A ticked
+    ``sub/`` followed by a parenthesis names that subpackage and, inside the parenthesis,
+    its modules. Every ticked name in a bullet is a module or package: the section names
+    nothing else in backticks.
+    """
+    section = readme.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
+    names: set[str] = set()
+    for bullet in _bullets(section):
+        ticked = _TICKED.findall(bullet)
+        base = ticked[0].rstrip("/") if ticked and ticked[0].endswith("/") else ""
+        for sub, inside in _GROUP.findall(bullet):
+            names.add(_join(base, sub))
+            names.update(_join(base, sub, token) for token in _TICKED.findall(inside))
+        rest = _TICKED.findall(_GROUP.sub("", bullet))
+        names.update(_join(base, token) for token in (rest[1:] if base else rest))
+        if base:
+            names.add(base)
+    return names
+
+
+def _join(*parts: str) -> str:
+    """``("codecs", "zip/")`` -> ``codecs/zip``; ``("", "stream.py")`` -> ``stream``."""
+    last = parts[-1].rstrip("/").removesuffix(".py")
+    return "/".join(part for part in (*parts[:-1], last) if part)
+
+
+def test_readme_layout_names_every_module() -> None:
+    named = layout_names((ROOT / "README.md").read_text(encoding="utf-8"))
+    tree = _tree()
+    assert named == tree, (
+        f"README.md's Layout does not name {sorted(tree - named)};"
+        f" it names {sorted(named - tree)}, which do not exist"
+    )
+
+
+def test_the_layout_reader_sees_missing_and_extra_modules() -> None:
+    readme = (
+        "# x\n\n## Layout\n\nIntro naming `src/range_streams/`.\n\n"
+        "- `_core/`: pure: `spans`, `gone` (a module that\n"
+        "  is no more).\n"
+        "- `codecs/`: `zip/` (`_reader`, `_info`), `_io`; and `tar/`.\n"
+        "- public: `stream.py`, `_cli/`.\n\n"
+        "See `elsewhere`.\n\n## Next\n\n- `_flows/`: `body`\n"
+    )
+    assert layout_names(readme) == {
+        "_core",
+        "_core/spans",
+        "_core/gone",
+        "codecs",
+        "codecs/zip",
+        "codecs/zip/_reader",
+        "codecs/zip/_info",
+        "codecs/_io",
+        "codecs/tar",
+        "stream",
+        "_cli",
     }
