@@ -260,8 +260,8 @@ def reference_problem(
         return None
     first = re.split(r"[./]", token, maxsplit=1)[0]
     if "/" in token:  # a path: _core/spans, codecs/_io.py, _cli/
-        if not (PACKAGE / first / "__init__.py").is_file():
-            return None  # not ours (fsspec/implementations/...)
+        if not first or not (PACKAGE / first / "__init__.py").is_file():
+            return None  # not ours (fsspec/implementations/..., /data/a.csv)
         path = PACKAGE / token.rstrip("/")
         return None if path.exists() or path.with_suffix(".py").is_file() else "no such path"
     if token.endswith(".py"):  # _many.py, __main__.py: at the package's top
@@ -299,6 +299,24 @@ def test_the_docs_name_modules_and_paths_that_exist(page: Path) -> None:
     assert not wrong, f"{page.relative_to(ROOT)} names {wrong}"
 
 
+_DOUBLE_TICKED = re.compile(r"``([^`\n]+)``")
+
+
+@pytest.mark.parametrize(
+    "path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE))
+)
+def test_docstrings_name_modules_and_paths_that_exist(path: Path) -> None:
+    # Docstrings and comments name names in double backticks; bare ``_name``s there are
+    # mostly attributes, so only paths, dotted names and _Private classes are checked.
+    text = path.read_text(encoding="utf-8")
+    wrong = [(p, "no such file") for p in _REPO_PATH.findall(text) if not (ROOT / p).exists()]
+    for token in _DOUBLE_TICKED.findall(text):
+        problem = reference_problem(token, False)
+        if problem is not None:
+            wrong.append((token, problem))
+    assert not wrong, f"{path.relative_to(PACKAGE)} names {wrong}"
+
+
 def test_the_reference_checker_tells_stale_names_from_live_ones(tmp_path: Path) -> None:
     live = [
         "_core/spans",
@@ -323,7 +341,13 @@ def test_the_reference_checker_tells_stale_names_from_live_ones(tmp_path: Path) 
         "_heads",
         "_Prebuilt.fits",
     ]
-    not_ours = ["fsspec/implementations/tests/test_http.py", "bytes=0-0", "caching.py", "a b"]
+    not_ours = [
+        "fsspec/implementations/tests/test_http.py",
+        "/data/a.csv",
+        "bytes=0-0",
+        "caching.py",
+        "a b",
+    ]
     assert [t for t in live + not_ours if reference_problem(t, True) is not None] == []
     assert [t for t in stale if reference_problem(t, True) is None] == []
     assert reference_problem("_cat_file", False) is None  # where bare names are not modules
