@@ -1,10 +1,10 @@
 """Many files at once: ``fetch_many`` and ``as_completed``.
 
-Each item (a URL and its spans) runs ``_batch.read_spans`` (the batching a file's
+Each item (a URL and its spans) runs ``_flows.batch.read_spans`` (the batching a file's
 ``read_ranges`` uses, plus spans from the end) under the async driver, with bounded
-concurrency overall and per host (``_item_queue``). One item's
-failure is that item's ``error``; it never loses the others' results. Cancelling the
-caller cancels every item and closes every open response (the async driver's cleanup).
+concurrency overall and per host (``_state.item_queue``). One item's failure is that
+item's ``error``; it never loses the others' results. Cancelling the caller cancels every
+item and closes every open response (the async driver's cleanup).
 """
 
 from __future__ import annotations
@@ -113,8 +113,9 @@ class AsCompleted:
         self._group = anyio.create_task_group()
         await self._group.__aenter__()
         # ``concurrency`` workers share one queue of the items: a worker whose item
-        # finishes starts the next at once, without a trip through a limiter (each was a
-        # yield to the event loop, which kept all connections in step).
+        # finishes starts the next at once, without a trip through a limiter (a limiter
+        # per item would yield to the event loop each time, keeping all connections in
+        # step).
         for _ in range(min(self._concurrency, count)):
             self._group.start_soon(self._worker)
         return self

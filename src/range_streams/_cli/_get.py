@@ -1,4 +1,4 @@
-"""``get``: a segmented, resumable download (the engine is ``range_streams._download``)."""
+"""``get``: a segmented, resumable download (the engine is ``range_streams._state.download``)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,13 @@
-"""Stepping a generator of operations: the loop every interpreter of steps shares.
+"""Stepping a generator of operations, for loops that perform them sync or async.
 
 The library writes its I/O logic as generators that yield operations and receive their
 outcomes (the flows, our transport's connection pool, ``Exchange``'s socket steps); an
 interpreter performs each operation, sync or async. ``Stepper`` is the part that does
 not depend on how: send the last result in, or throw the last error in at the ``yield``,
-and take the next operation, or the generator's value once it returns.
+and take the next operation, or the generator's value once it returns. The transports'
+loops over the pool's steps (``WireTransport._perform``, ``AsyncWireTransport._perform``)
+use it; the drivers and the transports' loops over an exchange's socket steps (``_drive``,
+``_adrive``) step their generators inline.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """URLs, parsed once: checking a URL and sending a request to it share one parse.
 
-httpx parses a URL string in about 60 us, more than the rest of checking it: the parse
-is kept, so a URL checked when an item is taken is not parsed again when its request is
-built.
+Parsing a URL string with httpx costs more than the rest of checking it, so the parse is
+kept: a URL checked when an item is taken is not parsed again when its request is built.
 """
 
 from __future__ import annotations

@@ -331,7 +331,7 @@ async def _adrive(
 
 def _literal_address(host: str, port: int) -> list[Any]:
     """An IP address needs no resolver: asyncio's getaddrinfo is a thread-pool hop (the
-    first one starts the pool, ~10 ms before the first request of a batch)."""
+    first one starts the pool, which delays the first request of a batch)."""
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:

@@ -1,18 +1,19 @@
 """The httpx clients range-streams creates when the caller does not pass one.
 
-Why a custom network backend (measured in benchmarks/README.md, "The nginx 40 ms trap"):
-with ``sendfile on; tcp_nopush on;`` (Debian's default), nginx leaves Nagle on for the
-last piece of a response. When a range starts off a 4 KiB boundary, the first segment
-is a little under full size, and the few KiB after it wait for that segment's ACK. A
-client whose kernel has entered delayed-ACK mode (after ~3 exchanges on a keep-alive
-connection) sends that ACK only after ~40 ms. Responses of about 62-120 KiB — exactly two
-segments — stall 44 ms each; curl on a keep-alive connection stalls the same way.
+Why a custom network backend (benchmarks/README.md, "The nginx 40 ms trap"): with
+``sendfile on; tcp_nopush on;`` (Debian's default), nginx leaves Nagle on for the last
+piece of a response. When a range starts off a 4 KiB boundary, the first segment is a
+little under full size, and the few KiB after it wait for that segment's ACK. A client
+whose kernel has entered delayed-ACK mode (after a few exchanges on a keep-alive
+connection) sends that ACK only when its delayed-ACK timer fires (~40 ms on Linux), so a
+response of about two segments (62-120 KiB) stalls that long; curl on a keep-alive
+connection stalls the same way.
 
 The cure on our side is ``TCP_QUICKACK``. Linux clears it by itself, so setting it once
 does not last: our own transports (``sync_transport``, ``async_transport``) re-arm it
-before every read (~1 us). For a client passed in by the caller, the drivers set it once per
-response, right after the headers (``quickack``), which clears the stall in the
-measurements too.
+before every read (one ``setsockopt``). For a client passed in by the caller, the backends
+set it once per response, right after the headers (``quickack``), which is enough to
+avoid the stall too.
 """
 
 from __future__ import annotations
@@ -320,8 +321,8 @@ class _Elapsed(httpx.SyncByteStream, httpx.AsyncByteStream):
     def __init__(self, response: httpx.Response, start: float) -> None:
         self._stream: Any = response.stream
         # Dropped once closed: the response holds this stream, so the pair would
-        # otherwise wait for the cycle collector (with ~45 objects per request behind
-        # them, which made it run every few requests and pause the batch for each).
+        # otherwise wait for the cycle collector, with dozens of objects per request
+        # behind them: enough to make it run every few requests, pausing the batch.
         self._response: httpx.Response | None = response
         self._start = start
 

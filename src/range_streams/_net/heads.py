@@ -14,7 +14,7 @@ odd keeps h11's handling and error messages.
 
 Response heads come from the network, so reading one costs time linear in its bytes
 whatever they are: lines are split and checked by C scans, never by a pattern that can
-backtrack (a 40 KB invalid field line once cost 11 s of CPU that way).
+backtrack (which can spend seconds of CPU on one long invalid field line).
 """
 
 from __future__ import annotations

@@ -7,9 +7,9 @@ proxy), so anything configured with it pickles and can be shipped to another pro
 TLS contexts follow httpx's rules (``verify=True``: the CA bundle of ``SSL_CERT_FILE`` or
 ``SSL_CERT_DIR`` when ``trust_env``, else certifi's; ``verify=False``: no verification; a
 path: that bundle or directory; an ``ssl.SSLContext``: used as given) and are read when
-a client is made, as httpx reads them. Loading a bundle costs ~45 ms, so a context is
-kept and reused while the files it was loaded from are unchanged (same path, size and
-modification time).
+a client is made, as httpx reads them. Loading a bundle parses every certificate in it,
+far more work than making a client, so a context is kept and reused while the files it
+was loaded from are unchanged (same path, size and modification time).
 """
 
 from __future__ import annotations

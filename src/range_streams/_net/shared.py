@@ -1,11 +1,11 @@
 """range-streams' own HTTP/1.1 transports: the clients the library creates use these.
 
-Why not httpx's default transport (measured in benchmarks/README.md): httpcore's pool
-re-scans every connection for every queued request (``fetch_many`` spent half its CPU
-there, ~1 ms per request at concurrency 20), and every 64 KiB of a body passes through
-h11 and four layers of iterators (a sequential read ran at 0.44x curl). Here the pool is
-a per-origin stack of idle sockets, the framing is ``exchange.Exchange`` (pure), and a
-counted body goes from ``recv`` to the caller as the kernel hands it over.
+Why not httpx's default transport (measured in benchmarks/README.md, "The library's own
+transport"): httpcore's pool re-scans every connection for every queued request, which
+is much of ``fetch_many``'s CPU, and every 64 KiB of a body passes through h11 and four
+layers of iterators, which slows a sequential read well below curl's speed. Here the pool
+is a per-origin stack of idle sockets (``pool``), the framing is ``exchange.Exchange``
+(pure), and a counted body goes from ``recv`` to the caller as the kernel hands it over.
 
 This module holds what the two transports share besides their decisions (``pool``) and
 their framing (``exchange``): the response they hand to httpx, the body's state, the
@@ -49,7 +49,7 @@ __all__ = [
 
 # The response extension holding the body stream, whose ``read(size)`` the drivers use.
 BODY_EXTENSION = "range_streams.body"
-# The response's headers as ``_heads.Head.fields`` (lowercased names; None when the head
+# The response's headers as ``_net.heads.Head.fields`` (lowercased names; None when the head
 # was not all ASCII or h11 read it): what the flows check, without going through Headers.
 FIELDS_EXTENSION = "range_streams.fields"
 READ_CHUNK = 1 << 20  # most bytes one body read asks the socket for

@@ -310,7 +310,7 @@ class CacheSession:
     ) -> Flow[list[bytes]]:
         """The bytes of each absolute span: cached blocks (or the ``fetched`` pieces of
         this read), the others fetched as whole blocks in as few requests as the server
-        allows (``_batch.read_ranges``)."""
+        allows (``_flows.batch.read_ranges``)."""
         wanted = blocks_wanted(spans, self.block)
         have = {
             piece.index: piece

@@ -1,6 +1,6 @@
 """The items of a ``fetch_many`` batch on their way to the workers: read from the input
 lazily, checked, started (flow primed, request built: no I/O) when taken or ahead of
-time, and handed out in input order under the per-host limit (``_schedule.HostQueue``).
+time, and handed out in input order under the per-host limit (``_core.schedule.HostQueue``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ __all__ = ["Entry", "FetchResult", "Item", "ItemQueue", "Progress", "Runner"]
 Item = tuple[str, Sequence[tuple[int, int | None]]]
 Progress = Callable[[int, int, "FetchResult"], None]
 
-# Starting items ahead (``_Queue``): the timer's delay is this fraction of the shortest
+# Starting items ahead (``ItemQueue``): the timer's delay is this fraction of the shortest
 # item time seen in the batch (the first guess until one has finished); no timer when
 # that is below the minimum, where answers come too fast for a lull between them.
 _AHEAD_FRACTION = 0.3
@@ -136,9 +136,9 @@ class ItemQueue:
     item of a busy host waits while later items of other hosts run.
 
     Items are started (URL checked, flow primed, request built: no I/O) when a worker
-    takes them, or earlier, while the workers wait. Why ahead: starting an item is ~50 us
-    of CPU, a fifth of a worker's turnaround from one answer to its next request. When
-    answers arrive together (the first round's do, within a few ms), each waits for the
+    takes them, or earlier, while the workers wait. Why ahead: starting an item is CPU
+    work on a worker's path from one answer to its next request, and a sizeable part of
+    it. When answers arrive together (the first round's do), each waits for the
     turnarounds before it, so the last connection of the batch starts every later round
     late. Starting the next item in the lull before the answer comes takes that part off
     the path between an answer and the next request. asyncio has no idle priority: a
