@@ -31,13 +31,13 @@ import run
 from _infra import exit_on_sigterm, latency_proxy_command, nginx_server
 
 import range_streams
-from range_streams._net import async_transport as _wire_async
+from range_streams._net import async_transport
 
 Event = tuple[float, int, str]
 
 
 def instrument(log: list[Event]) -> None:
-    send, recv = _wire_async._LoopSocket.send, _wire_async._LoopSocket.recv
+    send, recv = async_transport._LoopSocket.send, async_transport._LoopSocket.recv
 
     async def logged_send(self: Any, data: bytes, timeout: float | None, *more: Any) -> None:
         log.append((time.perf_counter(), id(self), "send"))
@@ -48,8 +48,8 @@ def instrument(log: list[Event]) -> None:
         log.append((time.perf_counter(), id(self), "recv"))
         return data
 
-    _wire_async._LoopSocket.send = logged_send  # type: ignore[method-assign]
-    _wire_async._LoopSocket.recv = logged_recv  # type: ignore[method-assign]
+    async_transport._LoopSocket.send = logged_send  # type: ignore[method-assign]
+    async_transport._LoopSocket.recv = logged_recv  # type: ignore[method-assign]
 
 
 def summarize(log: list[Event], started: float, total: float) -> str:

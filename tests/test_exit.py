@@ -3,8 +3,8 @@
 pyarrow lets go of the filesystem it wrapped (its ``FSSpecHandler``) from one of its C++
 threads, often just after ``read_table`` has returned; if the interpreter is finalizing
 by then, that thread is ended inside C++ and the process aborts (SIGABRT, exit 134,
-``terminate called without an active exception``), 1-3 runs in 20 before the fix (see
-``range_streams._exit``). The script runs 20 times here; each must exit 0.
+``terminate called without an active exception``) unless ``range_streams._exit`` waits
+for it. The script runs 20 times here; each must exit 0.
 """
 
 from __future__ import annotations

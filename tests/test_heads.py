@@ -1,4 +1,4 @@
-"""``_heads`` against h11: whatever the strict fast path accepts, h11 accepts and reads the
+"""``_net/heads`` against h11: whatever the strict fast path accepts, h11 accepts and reads the
 same way; whatever h11 refuses, the fast path declines (and ``Exchange`` hands to h11)."""
 
 from __future__ import annotations

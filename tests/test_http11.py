@@ -1,5 +1,6 @@
-"""The pure parts of range-streams' HTTP/1.1 transport: ``_http11.Exchange`` (framing)
-and ``_wire.IdlePool`` (bookkeeping), fed byte strings split at every position."""
+"""The pure parts of range-streams' HTTP/1.1 transport: ``_net/exchange.Exchange``
+(framing) and ``_net/pool.IdlePool`` (bookkeeping), fed byte strings split at every
+position."""
 
 from __future__ import annotations
 
@@ -44,12 +45,12 @@ class FakeSocket:
         return piece
 
     def leftover(self) -> bytes:
-        """Bytes left unread: ``_wire.readable`` would see them and discard the socket."""
+        """Bytes left unread: ``shared.readable`` would see them and discard the socket."""
         return b"".join(self.segments)
 
 
 def drive(exchange: Exchange, sock: FakeSocket, max_bytes: int) -> tuple[Head, list[bytes]]:
-    """What the drivers in ``_wire`` do, minus the I/O."""
+    """What the transports' ``_perform`` loops do with an exchange, minus the I/O."""
     head = None
     while head is None:
         head = exchange.receive_head(sock.recv(HEAD_READ))

@@ -16,8 +16,7 @@ import httpx
 import pytest
 
 import range_streams as rs
-from range_streams._net import shared as _wire
-from range_streams._net import sync_transport as _wire_sync
+from range_streams._net import shared, sync_transport
 
 trustme = pytest.importorskip("trustme")
 uvicorn = pytest.importorskip("uvicorn")
@@ -88,17 +87,17 @@ def test_sync_ranges_over_https(https_base: str, trusting: ssl.SSLContext) -> No
 
 
 def test_sync_connection_kept_alive_over_https(https_base: str, trusting: ssl.SSLContext) -> None:
-    transport = _wire_sync.WireTransport(httpx.Limits())
+    transport = sync_transport.WireTransport(httpx.Limits())
     connects = 0
-    original = _wire_sync._Socket.connect
+    original = sync_transport._Socket.connect
 
-    def counting(origin: _wire.Origin, timeout: float | None, tls: Any) -> _wire_sync._Socket:
+    def counting(origin: shared.Origin, timeout: float | None, tls: Any) -> sync_transport._Socket:
         nonlocal connects
         connects += 1
         return original(origin, timeout, tls)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_wire_sync._Socket, "connect", staticmethod(counting))
+        patch.setattr(sync_transport._Socket, "connect", staticmethod(counting))
         with httpx.Client(transport=transport) as client:
             for start in (0, 5000, 250_000):
                 response = client.get(

@@ -1,5 +1,5 @@
-"""The clients range-streams creates use its own transports (``_wire_sync``,
-``_wire_async``), which re-arm TCP_QUICKACK before every read (the nginx
+"""The clients range-streams creates use its own transports (``_net/sync_transport``,
+``_net/async_transport``), which re-arm TCP_QUICKACK before every read (the nginx
 sendfile/tcp_nopush 40 ms stall; timings are in benchmarks/, not asserted here)."""
 
 from __future__ import annotations
@@ -11,10 +11,7 @@ import anyio
 import pytest
 
 import range_streams as rs
-from range_streams._net import async_transport as _wire_async
-from range_streams._net import clients as _transport
-from range_streams._net import shared as _wire
-from range_streams._net import sync_transport as _wire_sync
+from range_streams._net import async_transport, clients, shared, sync_transport
 
 
 class RecordingSocket:
@@ -32,17 +29,17 @@ class RecordingSocket:
         return getattr(self._sock, name)
 
 
-@pytest.mark.skipif(_wire.TCP_QUICKACK is None, reason="TCP_QUICKACK is Linux only")
+@pytest.mark.skipif(shared.TCP_QUICKACK is None, reason="TCP_QUICKACK is Linux only")
 def test_quickack_rearmed_before_every_read() -> None:
     with socket.create_server(("127.0.0.1", 0)) as server:
         client = socket.create_connection(server.getsockname())
         peer, _ = server.accept()
         recorded = RecordingSocket(client)
-        wrapped = _wire_sync._Socket(recorded)  # type: ignore[arg-type]
+        wrapped = sync_transport._Socket(recorded)  # type: ignore[arg-type]
         for _ in range(3):
             peer.sendall(b"x")
             assert wrapped.recv(10, 5.0) == b"x"
-        quickacks = [o for o in recorded.options if o[1] == _wire.TCP_QUICKACK]
+        quickacks = [o for o in recorded.options if o[1] == shared.TCP_QUICKACK]
         assert len(quickacks) == 3  # before each read
         peer.close()
         wrapped.close()
@@ -50,26 +47,26 @@ def test_quickack_rearmed_before_every_read() -> None:
 
 def test_made_clients_use_our_transports() -> None:
     with rs.make_client() as client:
-        assert isinstance(client._transport, _wire_sync.WireTransport)  # type: ignore[attr-defined]
+        assert isinstance(client._transport, sync_transport.WireTransport)  # type: ignore[attr-defined]
     with rs.RangeStream("http://127.0.0.1:9/x") as stream:
-        assert isinstance(stream.client._transport, _wire_sync.WireTransport)  # type: ignore[attr-defined]
-    assert isinstance(rs.make_async_client()._transport, _wire_async.AsyncWireTransport)  # type: ignore[attr-defined]
-    assert isinstance(_transport.make_transport(), _wire_sync.WireTransport)
+        assert isinstance(stream.client._transport, sync_transport.WireTransport)  # type: ignore[attr-defined]
+    assert isinstance(rs.make_async_client()._transport, async_transport.AsyncWireTransport)  # type: ignore[attr-defined]
+    assert isinstance(clients.make_transport(), sync_transport.WireTransport)
 
 
-@pytest.mark.skipif(_wire.TCP_QUICKACK is None, reason="TCP_QUICKACK is Linux only")
+@pytest.mark.skipif(shared.TCP_QUICKACK is None, reason="TCP_QUICKACK is Linux only")
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_async_connections_are_armed_too(server_factory, monkeypatch, backend) -> None:  # type: ignore[no-untyped-def]
     """Under asyncio the socket is a TransportSocket, not a socket.socket: still armed.
     Under trio the connection is an anyio stream: armed too."""
     results: list[bool] = []
-    original = _wire_async.arm_quickack
+    original = async_transport.arm_quickack
 
     def record(sock: Any) -> bool:
         results.append(original(sock))
         return results[-1]
 
-    monkeypatch.setattr(_wire_async, "arm_quickack", record)
+    monkeypatch.setattr(async_transport, "arm_quickack", record)
     url = server_factory("uvicorn-starlette").url("small.bin")
 
     async def main() -> bytes:

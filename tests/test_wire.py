@@ -1,6 +1,6 @@
-"""range-streams' own HTTP/1.1 transports (``_wire_sync``, ``_wire_async``) against a
-scripted raw-TCP server on 127.0.0.1: what goes on the wire, which connections are
-reused, and which errors come out.
+"""range-streams' own HTTP/1.1 transports (``_net/sync_transport``,
+``_net/async_transport``) against a scripted raw-TCP server on 127.0.0.1: what goes on
+the wire, which connections are reused, and which errors come out.
 
 Every scenario runs through ``httpx.Client`` on ``WireTransport`` and through
 ``httpx.AsyncClient`` on ``AsyncWireTransport`` (asyncio, and trio where a trio this anyio

@@ -7,8 +7,8 @@ rather than paying a round trip), or a fresh request from that position (a gap t
 large to skip, or bytes older than the history). A body that breaks off mid-way is
 resumed with ``If-Range`` up to ``RetryPolicy.attempts`` times in all (progress does
 not refill the budget, so a server that always breaks off cannot keep us busy), with
-backoff; every
-byte is counted against the span, so a short or long body is an error, not data.
+backoff; every byte is counted against the span, so a short or long body is an error,
+not data.
 """
 
 from __future__ import annotations
