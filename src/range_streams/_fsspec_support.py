@@ -30,7 +30,7 @@ from ._core.errors import (
     RangeNotSupportedError,
 )
 from ._core.origins import split_userinfo
-from ._core.protocol import RemoteState
+from ._core.protocol import FILE_FACTS, RemoteState
 from ._core.spans import Span, coerce_span
 from ._core.strategies import BlockCache, ExactReads, Readahead, ReadStrategy
 from ._flows.batch import BatchPolicy, read_spans
@@ -53,18 +53,6 @@ FSSPEC_SETTINGS = frozenset(
 )
 KNOWN_URLS = 256  # URLs whose facts are kept
 KNOWN_TAILS = 8  # ... and of those, the latest few keep the file's tail bytes too
-
-# The RemoteState fields that describe the file and its server, not one request.
-_FACTS = (
-    "location",
-    "location_trusted",
-    "total",
-    "validators",
-    "suffix_supported",
-    "multipart_supported",
-    "max_ranges",
-    "ranges_ignored",
-)
 
 
 @dataclass
@@ -103,7 +91,7 @@ class Known:
 
     def learn(self, remote: RemoteState, tail: tuple[int, bytes] | None = None) -> None:
         """Remember what ``remote`` has learned (and the file's tail, when given)."""
-        facts = {name: getattr(remote, name) for name in _FACTS}
+        facts = {name: getattr(remote, name) for name in FILE_FACTS}
         with self._lock:
             previous = self._entries.pop(remote.url, None)
             if tail is None and previous is not None and previous.facts == facts:

@@ -25,7 +25,7 @@ import httpx
 
 from . import _exit
 from ._core.cache_stats import CacheStats
-from ._core.protocol import RemoteState
+from ._core.protocol import FILE_FACTS, RemoteState
 from ._flows.commands import Flow
 from ._net.clients import make_async_client, make_client
 from ._net.options import ClientOptions
@@ -404,17 +404,7 @@ def _restore_raw(state: dict[str, Any]) -> RangeFile:
     known = file._core.remote
     # The reopened file knows what the original knew: the same version (validators),
     # length, where redirects led, and the server's range dialect.
-    for name in (
-        "location",
-        "location_trusted",
-        "total",
-        "validators",
-        "suffix_supported",
-        "multipart_supported",
-        "max_ranges",
-        "ranges_ignored",
-        "basic_auth",
-    ):
+    for name in (*FILE_FACTS, "basic_auth"):
         setattr(known, name, getattr(remote, name))
     file._core.position = state["position"]
     return file
@@ -438,8 +428,22 @@ def open(  # mirrors builtins.open on purpose
 ) -> Any:
     """Open ``url`` for reading, as the built-in ``open`` opens a file.
 
-    from . import _exit
-    from ._core.protocol import RemoteState
+    ``"rb"`` (the default) gives a ``BufferedRangeFile`` (an ``io.BufferedReader``: fast
+    ``readline``, iteration and ``peek``; ``read(n)`` after a seek asks the read strategy
+    for ``n`` bytes, not a buffer's worth); ``buffering=0`` the raw ``RangeFile``;
+    ``buffering=N`` a buffer of N bytes. ``"r"``/``"rt"`` give a ``TextRangeFile`` (an
+    ``io.TextIOWrapper``), decoded as ``encoding`` (UTF-8 by default: a remote file has
+    nothing to do with this machine's locale) with ``errors`` and ``newline`` as for
+    ``open``. Every object keeps ``size``, ``read_at``, ``read_ranges`` and ``url``.
+
+    ``options`` are ``FileOptions``' keywords (``strategy``: ``Adaptive()`` by default,
+    ``Readahead()``, ``BlockCache()``, ``ExactReads()``; ``cache_bytes``, ``tail_probe``,
+    ``retry``, ``limits``, ``batch``, ``require_ranges``, ``cache``: a ``SharedCache``,
+    a directory, True or False, see docs/Cache.md) and
+    ``ClientOptions``' (``headers``, ``auth``, ``timeout``, ``verify``, ``cert``,
+    ``trust_env``, ``follow_redirects``, ``http2``, ``proxy``, ``sensitive_headers``), or
+    one ``client_options=ClientOptions(...)``. ``client`` is an ``httpx.Client`` to use as
+    given (it cannot be combined with the options that would build one).
     """
     from ._buffered import wrap  # noqa: PLC0415  # _buffered builds on this module
 

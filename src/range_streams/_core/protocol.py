@@ -31,6 +31,7 @@ from .range_headers import ContentRange, Validators, parse_content_range, range_
 from .spans import Span, resolve_span
 
 __all__ = [
+    "FILE_FACTS",
     "Accepted",
     "RemoteState",
     "accept_partial",
@@ -43,6 +44,20 @@ __all__ = [
 
 SUFFIX_REFUSALS = frozenset({400, 416, 500, 501})
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+# The RemoteState fields that describe the file and its server rather than one request:
+# what a reopened file, or a later open of the same URL, may start from.
+FILE_FACTS = (
+    "location",
+    "location_trusted",
+    "total",
+    "validators",
+    "suffix_supported",
+    "multipart_supported",
+    "max_ranges",
+    "ranges_ignored",
+)
 
 
 @dataclass
