@@ -16,7 +16,7 @@ be pickled: the copy makes its own client from the same ``ClientOptions``.
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import replace
 from types import TracebackType
 from typing import Any, TypeVar
@@ -40,7 +40,61 @@ __all__ = ["AsyncRangeFile", "RangeFile", "open", "open_async"]
 _PAST_ANY_END = 1 << 62  # an advised stop beyond any file: its answer says where it ends
 
 
-class RangeFile(io.RawIOBase):
+class _FileFacts:
+    """What a file is, and where it stands: answered from its ``FileCore`` without I/O,
+    so ``RangeFile`` and ``AsyncRangeFile`` share one copy (docs/Design.md, "Sync and
+    async twins")."""
+
+    _core: FileCore
+    _client_options: ClientOptions
+
+    @property
+    def url(self) -> str:
+        return self._core.url
+
+    @property
+    def name(self) -> str:
+        """The URL (a file's ``name`` is what it was opened from)."""
+        return self._core.url
+
+    @property
+    def mode(self) -> str:
+        return "rb"
+
+    @property
+    def options(self) -> FileOptions:
+        return self._core.options
+
+    @property
+    def client_options(self) -> ClientOptions:
+        """The request options the file's client was made with (or was given with)."""
+        return self._client_options
+
+    @property
+    def known_size(self) -> int | None:
+        """The file's length if a response has told it already, else None (no I/O)."""
+        return self._core.remote.total
+
+    @property
+    def requests_sent(self) -> int:
+        return self._core.remote.requests_sent
+
+    @property
+    def cache_stats(self) -> CacheStats | None:
+        """What the shared cache did for this file so far (None without one)."""
+        shared = self._core.shared
+        return None if shared is None else shared.counter.snapshot()
+
+    def tell(self) -> int:
+        self._core._check()
+        return self._core.position
+
+    def advise(self, start: int, stop: int) -> None:
+        """Hint that ``[start, stop)`` will be read through in order: one request for it."""
+        self._core.advise(start, stop)
+
+
+class RangeFile(_FileFacts, io.RawIOBase):
     """A remote file, read-only and seekable, fetched by range requests as it is read.
 
     ``client`` is used as given (and left open); without one the file makes its own from
@@ -106,47 +160,12 @@ class RangeFile(io.RawIOBase):
     def __reduce__(self) -> tuple[Any, ...]:
         return (_reopen_raw, (_file_state(self, self.tell()),))
 
-    # ---- what the file is ---------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        return self._core.url
-
-    @property
-    def name(self) -> str:
-        return self._core.url
-
-    @property
-    def mode(self) -> str:
-        return "rb"
-
-    @property
-    def options(self) -> FileOptions:
-        return self._core.options
-
-    @property
-    def client_options(self) -> ClientOptions:
-        return self._client_options
+    # ---- what the file is (beyond _FileFacts) -------------------------------------------
 
     @property
     def size(self) -> int:
         """The file's length (one small request the first time, unless already known)."""
         return self._run(self._core.size())
-
-    @property
-    def known_size(self) -> int | None:
-        """The file's length if a response has told it already, else None (no I/O)."""
-        return self._core.remote.total
-
-    @property
-    def requests_sent(self) -> int:
-        return self._core.remote.requests_sent
-
-    @property
-    def cache_stats(self) -> CacheStats | None:
-        """What the shared cache did for this file so far (None without one)."""
-        shared = self._core.shared
-        return None if shared is None else shared.counter.snapshot()
 
     def readable(self) -> bool:
         return True
@@ -158,10 +177,6 @@ class RangeFile(io.RawIOBase):
         return False
 
     # ---- reading ------------------------------------------------------------------------
-
-    def tell(self) -> int:
-        self._core._check()
-        return self._core.position
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         return self._run(self._core.seek(offset, whence))
@@ -210,10 +225,6 @@ class RangeFile(io.RawIOBase):
     def read_at(self, start: int, stop: int) -> bytes:
         return self._run(self._core.read_at(start, stop))
 
-    def advise(self, start: int, stop: int) -> None:
-        """Hint that ``[start, stop)`` will be read through in order: one request for it."""
-        self._core.advise(start, stop)
-
     def read_tail(self, length: int) -> bytes:
         return self._run(self._core.read_tail(length))
 
@@ -221,6 +232,15 @@ class RangeFile(io.RawIOBase):
         """The bytes of each ``(start, stop)``, in order, in as few round trips as the
         server allows (coalesced, multi-range, concurrent single ranges as a fallback)."""
         return self._run(self._core.read_ranges(spans))
+
+    def iter_bytes(
+        self, start: int = 0, stop: int | None = None, chunk_size: int = 1 << 20
+    ) -> Iterator[bytes]:
+        """The bytes of ``[start, stop)`` (to the end for None) in chunks of at most
+        ``chunk_size``, streamed; the file's position moves with them."""
+        self.seek(start)
+        while chunk := self._run(_next_chunk(self._core, stop, chunk_size)):
+            yield chunk
 
     def close(self) -> None:
         if self.closed:
@@ -252,7 +272,7 @@ class RangeFile(io.RawIOBase):
         return self
 
 
-class AsyncRangeFile:
+class AsyncRangeFile(_FileFacts):
     """``RangeFile``'s async twin: ``await f.read(n)``, ``await f.seek(...)``, ``f.tell()``."""
 
     def __init__(
@@ -268,6 +288,7 @@ class AsyncRangeFile:
                 f"AsyncRangeFile needs an httpx.AsyncClient, not {type(client).__name__}"
             )
         chosen = resolve_client_options(client, client_options, {}, "AsyncRangeFile")
+        self._client_options = chosen
         self._core = FileCore(url, options or FileOptions())
         configure_remote(self._core.remote, chosen)
         self._owns_client = client is None
@@ -279,6 +300,7 @@ class AsyncRangeFile:
     ) -> AsyncRangeFile:
         """A file around ``core`` on a client someone else (a filesystem) owns."""
         file = cls.__new__(cls)
+        file._client_options = client_options
         file._core = core
         configure_remote(core.remote, client_options)
         file._owns_client = False
@@ -289,32 +311,11 @@ class AsyncRangeFile:
         return await run_async(self.client, flow)
 
     @property
-    def url(self) -> str:
-        return self._core.url
-
-    @property
     def closed(self) -> bool:
         return self._core.closed
 
-    @property
-    def known_size(self) -> int | None:
-        return self._core.remote.total
-
-    @property
-    def requests_sent(self) -> int:
-        return self._core.remote.requests_sent
-
-    @property
-    def cache_stats(self) -> CacheStats | None:
-        shared = self._core.shared
-        return None if shared is None else shared.counter.snapshot()
-
     async def size(self) -> int:
         return await self._run(self._core.size())
-
-    def tell(self) -> int:
-        self._core._check()
-        return self._core.position
 
     async def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         return await self._run(self._core.seek(offset, whence))
@@ -330,9 +331,6 @@ class AsyncRangeFile:
     async def read_at(self, start: int, stop: int) -> bytes:
         return await self._run(self._core.read_at(start, stop))
 
-    def advise(self, start: int, stop: int) -> None:
-        self._core.advise(start, stop)
-
     async def read_tail(self, length: int) -> bytes:
         return await self._run(self._core.read_tail(length))
 
@@ -342,16 +340,10 @@ class AsyncRangeFile:
     async def aiter_bytes(
         self, start: int = 0, stop: int | None = None, chunk_size: int = 1 << 20
     ) -> AsyncIterator[bytes]:
-        """The bytes of ``[start, stop)`` (to the end for None) in chunks, streamed."""
+        """The bytes of ``[start, stop)`` (to the end for None) in chunks of at most
+        ``chunk_size``, streamed; the file's position moves with them."""
         await self.seek(start)
-        remaining = None if stop is None else stop - start
-        while remaining is None or remaining > 0:
-            want = chunk_size if remaining is None else min(chunk_size, remaining)
-            chunk = await self.read(want)
-            if not chunk:
-                return
-            if remaining is not None:
-                remaining -= len(chunk)
+        while chunk := await self._run(_next_chunk(self._core, stop, chunk_size)):
             yield chunk
 
     async def aclose(self) -> None:
@@ -377,6 +369,16 @@ class AsyncRangeFile:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def _next_chunk(core: FileCore, stop: int | None, chunk_size: int) -> Flow[bytes]:
+    """The next chunk of ``iter_bytes``/``aiter_bytes``: up to ``chunk_size`` bytes from
+    the file's position, none at or past ``stop``; ``b""`` when there are no more."""
+    if stop is None:
+        return (yield from core.read(chunk_size))
+    if core.position >= stop:
+        return b""
+    return (yield from core.read(min(chunk_size, stop - core.position)))
 
 
 def _file_state(file: RangeFile, position: int) -> dict[str, Any]:

@@ -8,7 +8,7 @@ methods (``StreamCompat``), and takes 1.x's constructor arguments in 1.x's order
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -112,7 +112,9 @@ class RangeStream(StreamCompat):
 
     @property
     def total_range(self) -> Range:
-        return Range(0, self.total_bytes)
+        """``Range(0, total_bytes)``: the whole file (a request the first time, as
+        ``total_bytes``)."""
+        return self._run(self._total_range())
 
     @property
     def _ranges(self) -> RangeDict:
@@ -127,16 +129,10 @@ class RangeStream(StreamCompat):
         return self._external()
 
     def list_ranges(self) -> list[Range]:
+        """The unread part of each range, sorted by position (sends the constructor's
+        range first, if it is not sent yet)."""
         self._run(self._flush())
         return self._windows()
-
-    def isempty(self) -> bool:
-        return not self.list_ranges()
-
-    @property
-    def spanning_range(self) -> Range:
-        windows = self.list_ranges()
-        return Range(windows[0].start, windows[-1].end) if windows else Range(0, 0)
 
     @property
     def active_range_response(self) -> RangeResponse:
@@ -151,6 +147,15 @@ class RangeStream(StreamCompat):
 
     def seek(self, position: int, whence: int = io.SEEK_SET) -> int:
         return self.active_range_response.seek(position, whence)
+
+    def iter_bytes(self, byte_range: ByteRange, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        """Stream ``byte_range`` in chunks of at most ``chunk_size`` (memory stays bounded).
+
+        The range is added without becoming the active one; its request is sent when
+        iteration starts."""
+        response = self.add(byte_range, activate=False)
+        while response is not None and (chunk := response.read(chunk_size)):
+            yield chunk
 
     async def add_async(
         self, byte_range: ByteRange = EMPTY_RANGE, activate: bool = True, name: str = ""
@@ -195,7 +200,14 @@ class RangeStream(StreamCompat):
 
 class AsyncRangeStream(StreamCore[httpx.AsyncClient, AsyncRangeResponse]):
     """The same data model over ``httpx.AsyncClient``; ``async with`` learns nothing it
-    does not need, and no I/O happens in ``__init__``."""
+    does not need, and no I/O happens in ``__init__``.
+
+    Only coroutine methods do I/O: properties and plain methods (``ranges``,
+    ``list_ranges``, ``isempty``, ``spanning_range``, ``known_total_bytes``, ``tell``)
+    answer from what the stream knows. Where ``RangeStream`` has a property that may
+    send a request (``total_bytes``, ``total_range``), this class has a coroutine method
+    of the same name (docs/Design.md, "Sync and async twins").
+    """
 
     response_class = AsyncRangeResponse
     client_class = httpx.AsyncClient
@@ -231,11 +243,12 @@ class AsyncRangeStream(StreamCore[httpx.AsyncClient, AsyncRangeResponse]):
         return await self._run(self._add(byte_range, activate, name))
 
     async def total_bytes(self) -> int:
+        """The file's length (one small request the first time, if nothing told it yet)."""
         return await self._run(self._total_bytes())
 
-    @property
-    def known_total_bytes(self) -> int | None:
-        return self.remote.total
+    async def total_range(self) -> Range:
+        """``Range(0, await total_bytes())``: the whole file."""
+        return await self._run(self._total_range())
 
     @property
     def _ranges(self) -> RangeDict:
@@ -246,6 +259,8 @@ class AsyncRangeStream(StreamCore[httpx.AsyncClient, AsyncRangeResponse]):
         return self._external()
 
     def list_ranges(self) -> list[Range]:
+        """The unread part of each range, sorted by position (known state: the
+        constructor's range is sent by ``async with`` or the first ``add``/``read``)."""
         return self._windows()
 
     @property

@@ -123,6 +123,11 @@ class StreamCore(Generic[ClientT, ResponseT]):
     def _run(self, flow: Flow[Any]) -> Any:
         raise NotImplementedError
 
+    def list_ranges(self) -> list[Range]:
+        """The unread part of each range, sorted by position (each face says whether it
+        sends the constructor's range first)."""
+        raise NotImplementedError
+
     # ---- pure views -------------------------------------------------------------------
 
     def __repr__(self) -> str:
@@ -165,6 +170,22 @@ class StreamCore(Generic[ClientT, ResponseT]):
     @property
     def domain(self) -> str:
         return httpx.URL(self.url).netloc.decode("ascii")
+
+    @property
+    def known_total_bytes(self) -> int | None:
+        """The file's length if a response has told it already, else None (no I/O)."""
+        return self.remote.total
+
+    def isempty(self) -> bool:
+        """Whether no range has unread bytes left (from ``list_ranges``)."""
+        return not self.list_ranges()
+
+    @property
+    def spanning_range(self) -> Range:
+        """From the first unread byte of any range to the last (``Range(0, 0)`` if none),
+        from ``list_ranges``."""
+        windows = self.list_ranges()
+        return Range(windows[0].start, windows[-1].end) if windows else Range(0, 0)
 
     def _windows(self) -> list[Range]:
         return [Range(*e.value.window) for e in self._registry if not e.value.is_consumed()]
@@ -231,6 +252,9 @@ class StreamCore(Generic[ClientT, ResponseT]):
     def _total_bytes(self) -> Flow[int]:
         self._check_open()
         return (yield from self._length())
+
+    def _total_range(self) -> Flow[Range]:
+        return Range(0, (yield from self._total_bytes()))
 
     def _length(self) -> Flow[int]:
         if self.shared is not None:
