@@ -237,7 +237,8 @@ _1X_ASYNC = (
 )
 _1X_POSITION = (
     "RangeStream keeps 1.x's positional order, with force_async sixth; AsyncRangeStream"
-    " has no force_async, so this parameter comes one place earlier"
+    " has no force_async and takes this parameter by keyword only, so that no positional"
+    " call means one thing on one twin and another on the other"
 )
 _IO = (
     "io.RawIOBase's protocol (RangeFile is an io object that zipfile, tarfile, pyarrow"
@@ -712,3 +713,13 @@ def test_an_fsspec_async_file_has_the_filesystems_client_options() -> None:
 
     options, head = anyio.run(main)
     assert options.follow_redirects is False and head == DATA[:4]
+
+
+def test_no_positional_call_means_two_things_on_the_stream_twins() -> None:
+    # RangeStream's sixth positional is 1.x's force_async; the async stream refuses a
+    # sixth positional rather than read it as chunk_size.
+    with pytest.raises(TypeError, match="positional"):
+        rs.AsyncRangeStream(URL, None, (0, 10), 0, False, 1024)  # type: ignore[call-arg]
+    stream = rs.AsyncRangeStream(URL, None, (0, 10), 0, False, chunk_size=1024)
+    assert stream.chunk_size == 1024
+    anyio.run(stream.aclose)
