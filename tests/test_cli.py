@@ -628,10 +628,13 @@ def _readline(stream: io.BufferedReader, timeout: float = 20) -> bytes:
 def serving(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     (tmp_path / "served.bin").write_bytes(SAMPLE)
     (tmp_path / "big.bin").write_bytes(bytes(32 << 20))  # more than socket buffers hold
+    # A background job of a non-interactive shell (CI scripts, `cmd &`) starts with SIGINT
+    # ignored, and a child inherits that: the server would never see the test's Ctrl-C.
     process = subprocess.Popen(
         [sys.executable, "-m", "range_streams", "serve", str(tmp_path), "--port", "0", "--trace"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
     )
     try:
         assert process.stdout is not None
