@@ -69,8 +69,9 @@ class RangeStream(StreamCompat):
         if force_async or isinstance(client, httpx.AsyncClient):
             raise TypeError(f"an async stream is {ASYNC_REPLACEMENT}")
         super().__init__(
-            url, client, byte_range, pruning_level, single_request, chunk_size, raise_response,
-            retry=retry, limits=limits, cache=cache, client_options=client_options, **settings,
+            url, client, byte_range, pruning_level, single_request, chunk_size=chunk_size,
+            raise_response=raise_response, retry=retry, limits=limits, cache=cache,
+            client_options=client_options, **settings,
         )  # fmt: skip
 
     def _make_client(self) -> httpx.Client:
@@ -211,29 +212,6 @@ class AsyncRangeStream(StreamCore[httpx.AsyncClient, AsyncRangeResponse]):
 
     response_class = AsyncRangeResponse
     client_class = httpx.AsyncClient
-
-    def __init__(
-        self,
-        url: str,
-        client: httpx.AsyncClient | None = None,
-        byte_range: ByteRange = EMPTY_RANGE,
-        pruning_level: int | PruningLevel = PruningLevel.replant,
-        single_request: bool = False,
-        *,
-        chunk_size: int | None = None,
-        raise_response: bool = True,
-        retry: RetryPolicy | None = None,
-        limits: BodyLimits | None = None,
-        cache: CacheChoice = None,
-        client_options: ClientOptions | None = None,
-        **settings: Any,
-    ) -> None:
-        # chunk_size and raise_response are keyword-only here: RangeStream takes 1.x's
-        # force_async before them, so the same positional call would mean two things.
-        super().__init__(
-            url, client, byte_range, pruning_level, single_request, chunk_size, raise_response,
-            retry=retry, limits=limits, cache=cache, client_options=client_options, **settings,
-        )  # fmt: skip
 
     def _make_client(self) -> httpx.AsyncClient:
         return make_async_client(self.client_options)

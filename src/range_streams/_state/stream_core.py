@@ -60,9 +60,9 @@ class StreamCore(Generic[ClientT, ResponseT]):
         byte_range: ByteRange = EMPTY_RANGE,
         pruning_level: int | PruningLevel = PruningLevel.replant,
         single_request: bool = False,
+        *,  # RangeStream takes 1.x's force_async here: no positional call means two things
         chunk_size: int | None = None,
         raise_response: bool = True,
-        *,
         retry: RetryPolicy | None = None,
         limits: BodyLimits | None = None,
         cache: CacheChoice = None,
