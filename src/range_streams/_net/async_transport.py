@@ -25,9 +25,9 @@ import httpx
 from anyio.streams.tls import TLSAttribute, TLSStream
 
 from .._core.stepper import Stepper
-from .exchange import MAX_HEAD, Recv, RecvInto, Steps
-from .options import TLSSource, tls_source
-from .pool import Connect, Drop, Origin, Pool, PoolSteps, RunOn, origin_of
+from .exchange import Recv, RecvInto, Steps
+from .options import TLSSource
+from .pool import Connect, Drop, Origin, PoolSteps, PoolTransport, RunOn, Slots, origin_of
 from .shared import (
     READ_CHUNK,
     SMALL_WRITE,
@@ -35,7 +35,6 @@ from .shared import (
     arm_quickack,
     check_alpn,
     make_response,
-    once,
     readable,
     timeouts_of,
 )
@@ -47,6 +46,20 @@ __all__ = ["AsyncTransportBody", "AsyncWireTransport", "asyncio_running"]
 
 A = TypeVar("A")
 R = TypeVar("R")
+
+
+# What an anyio stream's send or receive raises when it fails: see ``_httpx_error``.
+_STREAM_FAILURES = (TimeoutError, OSError, anyio.BrokenResourceError, anyio.ClosedResourceError)
+
+
+def _httpx_error(exc: BaseException, *, sending: bool) -> httpx.TransportError:
+    """A stream's failure in sending the request or reading the response, as httpx's."""
+    if isinstance(exc, TimeoutError):
+        if sending:
+            return httpx.WriteTimeout("timed out sending the request")
+        return httpx.ReadTimeout("timed out reading the response")
+    message = str(exc) or type(exc).__name__
+    return httpx.WriteError(message) if sending else httpx.ReadError(message)
 
 
 class _Stream:
@@ -93,12 +106,13 @@ class _Stream:
             else:
                 with anyio.fail_after(timeout):
                     await self.stream.send(data)
-        except TimeoutError as exc:
-            raise httpx.WriteTimeout("timed out sending the request") from exc
-        except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
-            raise httpx.WriteError(str(exc) or type(exc).__name__) from exc
+        except _STREAM_FAILURES as exc:
+            raise _httpx_error(exc, sending=True) from exc
 
-    async def recv(self, size: int, timeout: float | None, arm: bool = True) -> bytes:
+    async def recv(
+        self, size: int, timeout: float | None, arm: bool = True, owed: bool = False
+    ) -> bytes:
+        """At most ``size`` bytes; the read wakes at the first byte, whatever is ``owed``."""
         if arm:
             arm_quickack(self.raw)
         try:
@@ -108,12 +122,12 @@ class _Stream:
                 return await self.stream.receive(size)
         except anyio.EndOfStream:
             return b""
-        except TimeoutError as exc:
-            raise httpx.ReadTimeout("timed out reading the response") from exc
-        except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
-            raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
+        except _STREAM_FAILURES as exc:
+            raise _httpx_error(exc, sending=False) from exc
 
-    async def recv_into(self, view: memoryview, timeout: float | None, arm: bool = True) -> int:
+    async def recv_into(
+        self, view: memoryview, timeout: float | None, arm: bool = True, owed: bool = False
+    ) -> int:
         data = await self.recv(len(view), timeout, arm)  # anyio streams hand out bytes
         view[: len(data)] = data
         return len(data)
@@ -221,10 +235,15 @@ class _LoopSocket:
         except OSError as exc:
             raise httpx.WriteError(str(exc) or type(exc).__name__) from exc
 
-    async def recv(self, size: int, timeout: float | None, arm: bool = True) -> bytes:
+    async def recv(
+        self, size: int, timeout: float | None, arm: bool = True, owed: bool = False
+    ) -> bytes:
+        """At most ``size`` bytes; the read wakes at the first byte, whatever is ``owed``."""
         return await self._read(self.raw.recv, size, timeout, arm)
 
-    async def recv_into(self, view: memoryview, timeout: float | None, arm: bool = True) -> int:
+    async def recv_into(
+        self, view: memoryview, timeout: float | None, arm: bool = True, owed: bool = False
+    ) -> int:
         return await self._read(self.raw.recv_into, view, timeout, arm)
 
     async def _read(self, read: Callable[[A], R], arg: A, timeout: float | None, arm: bool) -> R:
@@ -311,7 +330,8 @@ _AsyncConnection = _LoopSocket | _Stream
 async def _adrive(
     steps: Steps[R], connection: _AsyncConnection | None, timeouts: dict[str, float | None]
 ) -> R:
-    """Run an exchange's ``steps`` on a connection."""
+    """Run an exchange's ``steps`` on a connection: ``_drive`` is its sync twin, checked
+    against it by tests/test_twins.py."""
     result: Any = None
     while True:
         try:
@@ -321,9 +341,9 @@ async def _adrive(
         if connection is None:
             raise httpx.StreamClosed()
         if isinstance(op, Recv):
-            result = await connection.recv(op.size, timeouts.get("read"), op.arm)
+            result = await connection.recv(op.size, timeouts.get("read"), op.arm, op.owed)
         elif isinstance(op, RecvInto):
-            result = await connection.recv_into(op.view, timeouts.get("read"), op.arm)
+            result = await connection.recv_into(op.view, timeouts.get("read"), op.arm, op.owed)
         else:
             await connection.send(op.data, timeouts.get("write"))
             result = None
@@ -355,47 +375,36 @@ async def _connect(origin: Origin, timeout: float | None, tls: TLSSource) -> _As
     return await _Stream.connect(origin, timeout, tls)
 
 
-class _Slots:
-    """``Limits.max_connections`` for tasks (None: no limit). The semaphore is made on
-    first use, inside the event loop."""
+class _Slots(Slots[anyio.Semaphore]):
+    """``Limits.max_connections`` for tasks; the semaphore is made inside the event loop,
+    on first use."""
 
-    def __init__(self, limit: int | None) -> None:
-        self._limit = limit
-        self._semaphore: anyio.Semaphore | None = None
+    __slots__ = ()
 
-    def take_now(self) -> bool:
-        if self._limit is None:
-            return True
-        if self._semaphore is None:
-            self._semaphore = anyio.Semaphore(self._limit)
+    def new_semaphore(self, limit: int) -> anyio.Semaphore:
+        return anyio.Semaphore(limit)
+
+    def try_take(self, semaphore: anyio.Semaphore) -> bool:
         try:
-            self._semaphore.acquire_nowait()
+            semaphore.acquire_nowait()
         except anyio.WouldBlock:
             return False
         return True
 
     async def wait(self, timeout: float | None) -> None:
-        assert self._semaphore is not None
+        assert self.semaphore is not None
         try:
             with anyio.fail_after(timeout):
-                await self._semaphore.acquire()
+                await self.semaphore.acquire()
         except TimeoutError as exc:
             raise httpx.PoolTimeout("no connection slot became free in time") from exc
 
-    def free(self) -> None:
-        if self._semaphore is not None:
-            self._semaphore.release()
 
+class AsyncWireTransport(PoolTransport[_AsyncConnection, _Slots], httpx.AsyncBaseTransport):
+    """A keep-alive HTTP/1.1 transport for ``httpx.AsyncClient`` (asyncio or trio);
+    ``WireTransport`` is its sync twin, checked against it by tests/test_twins.py."""
 
-class AsyncWireTransport(httpx.AsyncBaseTransport):
-    """A keep-alive HTTP/1.1 transport for ``httpx.AsyncClient`` (asyncio or trio)."""
-
-    def __init__(
-        self, limits: httpx.Limits, tls: TLSSource | None = None, max_head: int = MAX_HEAD
-    ) -> None:
-        self._tls = once(tls if tls is not None else tls_source())
-        self._slots = _Slots(limits.max_connections)
-        self._pool: Pool[_AsyncConnection] = Pool(limits, max_head, self._slots)
+    slots_kind = _Slots
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeouts = timeouts_of(request)
@@ -430,7 +439,7 @@ class AsyncWireTransport(httpx.AsyncBaseTransport):
 
 
 class AsyncTransportBody(BodyState["AsyncWireTransport", _AsyncConnection], httpx.AsyncByteStream):
-    """``TransportBody``'s async twin."""
+    """``TransportBody``'s async twin (checked against it by tests/test_twins.py)."""
 
     async def read(self, max_bytes: int = READ_CHUNK) -> bytes:
         return await self._run(self._exchange.read_steps(min(max_bytes, READ_CHUNK)))

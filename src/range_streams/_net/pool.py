@@ -17,7 +17,9 @@ run them with a loop of a few lines (``WireTransport._perform``,
 drift. An exception raised by an operation is thrown back in at its ``yield``: a
 connection that failed mid-exchange, or whose task was cancelled there, is dropped by
 the same lines whichever transport runs them. ``Pool.release`` and ``Pool.close`` need
-no I/O of their own: they return the connections the transport is to close.
+no I/O of their own: they return the connections the transport is to close. What the two
+transports are made of besides I/O is here too: ``PoolTransport`` (the pool, its
+connection ``Slots``, the TLS context) is the base of both.
 
 The common request costs one operation (``RunOn``, on an idle connection) and its release
 none: the pool's bookkeeping is plain calls, so the steps add little to a request.
@@ -25,6 +27,7 @@ none: the pool's bookkeeping is plain calls, so the steps add little to a reques
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Generator
@@ -33,7 +36,8 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
 
-from .exchange import Exchange, Steps
+from .exchange import MAX_HEAD, Exchange, Steps
+from .options import TLSSource, tls_source
 
 __all__ = [
     "Connect",
@@ -43,6 +47,7 @@ __all__ = [
     "Pool",
     "PoolOp",
     "PoolSteps",
+    "PoolTransport",
     "RunOn",
     "Slots",
     "WaitSlot",
@@ -63,14 +68,45 @@ class Connection(Protocol):
 C = TypeVar("C", bound=Connection)
 
 
-class Slots(Protocol):
-    """The connection slots of a transport (a semaphore of its kind, or no limit)."""
+class Semaphore(Protocol):
+    def release(self) -> None: ...
+
+
+S = TypeVar("S", bound=Semaphore)
+
+
+class Slots(Generic[S]):
+    """``Limits.max_connections`` (None or 0: no limit) as a semaphore of the transport's
+    kind (a thread's or an event loop's). Taking a slot that is free at once and freeing
+    one are the same steps for both kinds and are here; waiting for one is I/O, each
+    kind's own ``wait``. The semaphore is made on first use, since an event loop's can
+    only be made inside its loop; a kind whose first users may race makes it up front."""
+
+    __slots__ = ("limit", "semaphore")
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit or None
+        self.semaphore: S | None = None
 
     def take_now(self) -> bool:
         """Take a slot if one is free at once."""
-        ...
+        semaphore = self.semaphore
+        if semaphore is None:
+            if self.limit is None:
+                return True
+            semaphore = self.semaphore = self.new_semaphore(self.limit)
+        return self.try_take(semaphore)
 
-    def free(self) -> None: ...
+    def free(self) -> None:
+        if self.semaphore is not None:
+            self.semaphore.release()
+
+    def new_semaphore(self, limit: int) -> S:
+        raise NotImplementedError
+
+    def try_take(self, semaphore: S) -> bool:
+        """Take one of ``semaphore``'s slots if it has one free, without waiting."""
+        raise NotImplementedError
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +202,7 @@ class Pool(Generic[C]):
     """The connections of one transport: idle ones by origin, and the rules for taking,
     retrying and giving back. Thread-safe (the sync transport serves many threads)."""
 
-    def __init__(self, limits: httpx.Limits, max_head: int, slots: Slots) -> None:
+    def __init__(self, limits: httpx.Limits, max_head: int, slots: Slots[Any]) -> None:
         self.idle: IdlePool[C] = IdlePool(limits.max_keepalive_connections, limits.keepalive_expiry)
         self.max_head = max_head
         self.closed = False
@@ -243,3 +279,21 @@ class Pool(Generic[C]):
         self.closed = True
         with self._lock:
             return self.idle.clear()
+
+
+SlotsT = TypeVar("SlotsT", bound=Slots[Any])
+
+
+class PoolTransport(Generic[C, SlotsT]):
+    """What both transports are made of besides their I/O: the pool of their connections,
+    its slots (``slots_kind``: a semaphore for threads or for tasks), and what makes their
+    TLS context (on the first https connection, then reused)."""
+
+    slots_kind: type[SlotsT]
+
+    def __init__(
+        self, limits: httpx.Limits, tls: TLSSource | None = None, max_head: int = MAX_HEAD
+    ) -> None:
+        self._tls: TLSSource = functools.cache(tls if tls is not None else tls_source())
+        self._slots = self.slots_kind(limits.max_connections)
+        self._pool: Pool[C] = Pool(limits, max_head, self._slots)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import select
 import socket
 import ssl
-from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 import httpx
@@ -35,7 +34,6 @@ from .pool import Origin
 __all__ = [
     "BODY_EXTENSION",
     "check_alpn",
-    "once",
     "FIELDS_EXTENSION",
     "READ_CHUNK",
     "SMALL_WRITE",
@@ -82,19 +80,6 @@ def readable(sock: Any) -> bool:
     poller = select.poll()
     poller.register(fileno, select.POLLIN)
     return bool(poller.poll(0))
-
-
-def once(make: Callable[[], T]) -> Callable[[], T]:
-    """``make``, called at most once: later calls return its first result. (A TLS
-    context is made on a transport's first https connection, then reused.)"""
-    made: list[T] = []
-
-    def first() -> T:
-        if not made:
-            made.append(make())
-        return made[0]
-
-    return first
 
 
 def check_alpn(protocol: str | None, host: str) -> None:

@@ -19,16 +19,15 @@ from typing import Any, TypeVar
 import httpx
 
 from .._core.stepper import Stepper
-from .exchange import MAX_HEAD, Recv, RecvInto, Steps
-from .options import TLSSource, tls_source
-from .pool import Connect, Drop, Origin, Pool, PoolSteps, RunOn, origin_of
+from .exchange import Recv, RecvInto, Steps
+from .options import TLSSource
+from .pool import Connect, Drop, Origin, PoolSteps, PoolTransport, RunOn, Slots, origin_of
 from .shared import (
     READ_CHUNK,
     BodyState,
     arm_quickack,
     check_alpn,
     make_response,
-    once,
     readable,
     timeouts_of,
 )
@@ -44,7 +43,8 @@ LOWAT_FROM = 64 * 1024
 
 
 def _drive(steps: Steps[R], connection: _Socket | None, timeouts: dict[str, float | None]) -> R:
-    """Run an exchange's ``steps`` on a connection."""
+    """Run an exchange's ``steps`` on a connection (the twin of ``_adrive``; the two are
+    checked against each other by tests/test_twins.py)."""
     result: Any = None
     while True:
         try:
@@ -54,11 +54,9 @@ def _drive(steps: Steps[R], connection: _Socket | None, timeouts: dict[str, floa
         if connection is None:
             raise httpx.StreamClosed()
         if isinstance(op, Recv):
-            connection.wait_for(op.size if op.owed else 1)
-            result = connection.recv(op.size, timeouts.get("read"), op.arm)
+            result = connection.recv(op.size, timeouts.get("read"), op.arm, op.owed)
         elif isinstance(op, RecvInto):
-            connection.wait_for(len(op.view) if op.owed else 1)
-            result = connection.recv_into(op.view, timeouts.get("read"), op.arm)
+            result = connection.recv_into(op.view, timeouts.get("read"), op.arm, op.owed)
         else:
             connection.send(op.data, timeouts.get("write"))
             result = None
@@ -122,10 +120,15 @@ class _Socket:
         except OSError as exc:
             raise httpx.WriteError(str(exc)) from exc
 
-    def recv(self, size: int, timeout: float | None, arm: bool = True) -> bytes:
+    def recv(self, size: int, timeout: float | None, arm: bool = True, owed: bool = False) -> bytes:
+        """At most ``size`` bytes; ``owed``: the peer owes them all (see ``wait_for``)."""
+        self.wait_for(size if owed else 1)
         return self._read(self.raw.recv, size, timeout, arm)
 
-    def recv_into(self, view: memoryview, timeout: float | None, arm: bool = True) -> int:
+    def recv_into(
+        self, view: memoryview, timeout: float | None, arm: bool = True, owed: bool = False
+    ) -> int:
+        self.wait_for(len(view) if owed else 1)
         return self._read(self.raw.recv_into, view, timeout, arm)
 
     def _read(self, read: Callable[[A], R], arg: A, timeout: float | None, arm: bool) -> R:
@@ -144,34 +147,33 @@ class _Socket:
             self.raw.close()
 
 
-class _Slots:
-    """``Limits.max_connections`` for threads (None: no limit)."""
+class _Slots(Slots[threading.BoundedSemaphore]):
+    """``Limits.max_connections`` for threads. The semaphore is made up front, so that the
+    first requests of two threads cannot each make one."""
+
+    __slots__ = ()
 
     def __init__(self, limit: int | None) -> None:
-        self._semaphore = threading.BoundedSemaphore(limit) if limit else None
+        super().__init__(limit)
+        if self.limit is not None:
+            self.semaphore = self.new_semaphore(self.limit)
 
-    def take_now(self) -> bool:
-        return self._semaphore is None or self._semaphore.acquire(blocking=False)
+    def new_semaphore(self, limit: int) -> threading.BoundedSemaphore:
+        return threading.BoundedSemaphore(limit)
+
+    def try_take(self, semaphore: threading.BoundedSemaphore) -> bool:
+        return semaphore.acquire(blocking=False)
 
     def wait(self, timeout: float | None) -> None:
-        assert self._semaphore is not None
-        if not self._semaphore.acquire(timeout=timeout):
+        assert self.semaphore is not None
+        if not self.semaphore.acquire(timeout=timeout):
             raise httpx.PoolTimeout("no connection slot became free in time")
 
-    def free(self) -> None:
-        if self._semaphore is not None:
-            self._semaphore.release()
 
-
-class WireTransport(httpx.BaseTransport):
+class WireTransport(PoolTransport[_Socket, _Slots], httpx.BaseTransport):
     """A thread-safe keep-alive HTTP/1.1 transport for ``httpx.Client``."""
 
-    def __init__(
-        self, limits: httpx.Limits, tls: TLSSource | None = None, max_head: int = MAX_HEAD
-    ) -> None:
-        self._tls = once(tls if tls is not None else tls_source())
-        self._slots = _Slots(limits.max_connections)
-        self._pool: Pool[_Socket] = Pool(limits, max_head, self._slots)
+    slots_kind = _Slots
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         timeouts = timeouts_of(request)

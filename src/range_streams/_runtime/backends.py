@@ -49,6 +49,7 @@ __all__ = [
 ]
 
 ClientT = TypeVar("ClientT", httpx.Client, httpx.AsyncClient)
+BodyT = TypeVar("BodyT", TransportBody, AsyncTransportBody)
 
 
 class _WireBase:
@@ -94,7 +95,8 @@ class _Pending:
 
 
 class SyncWire(_WireBase):
-    """A sync wire: see the module's docstring for the contract."""
+    """A sync wire: see the module's docstring for the contract. Each sync class here has
+    an async twin (``AsyncWire``, ...) that tests/test_twins.py checks it against."""
 
     __slots__ = ()
 
@@ -161,55 +163,53 @@ class AsyncStreamWire(AsyncWire):
         return self._pending.cut(await anext(self._chunks, b""), size)
 
 
-class TransportWire(SyncWire):
-    """Our transport's body: a read asks the socket for at most ``size`` bytes, and a
-    counted body is read straight into the caller's buffer."""
+class _OnTransportBody(_WireBase, Generic[BodyT]):
+    """What a wire on our transport's body holds, sync or async: the body, the largest
+    read it may ask for (``max_read``: range-streams 1.x's ``chunk_size``; None: any),
+    and whether ``readinto`` goes straight to the body (a counted body, reads of any
+    size: the socket then fills the caller's buffer). Only the reads differ by side."""
 
-    __slots__ = ("_body", "_size")
+    __slots__ = ("_body", "_direct", "_size")
 
     def __init__(
         self,
         response: httpx.Response,
-        body: TransportBody,
+        body: BodyT,
         waited: float,
         fields: dict[str, str] | None,
         max_read: int | None,
     ) -> None:
         super().__init__(response, waited, fields)
-        self._body = body
-        self._size = max_read  # range-streams 1.x's chunk_size: reads no larger
+        self._body: BodyT = body
+        self._size = max_read
+        self._direct = max_read is None and body.counted  # counted is known from the head
+
+
+class TransportWire(_OnTransportBody[TransportBody], SyncWire):
+    """Our transport's body: a read asks the socket for at most ``size`` bytes, and a
+    counted body is read straight into the caller's buffer."""
+
+    __slots__ = ()
 
     def read(self, size: int) -> bytes:
         return self._body.read(size if self._size is None else min(size, self._size))
 
     def readinto(self, view: memoryview) -> int:
-        if not self._body.counted or self._size is not None:
-            return super().readinto(view)
-        return self._body.readinto(view)
+        if self._direct:
+            return self._body.readinto(view)
+        return super().readinto(view)
 
 
-class AsyncTransportWire(AsyncWire):
-    __slots__ = ("_body", "_size")
-
-    def __init__(
-        self,
-        response: httpx.Response,
-        body: AsyncTransportBody,
-        waited: float,
-        fields: dict[str, str] | None,
-        max_read: int | None,
-    ) -> None:
-        super().__init__(response, waited, fields)
-        self._body = body
-        self._size = max_read
+class AsyncTransportWire(_OnTransportBody[AsyncTransportBody], AsyncWire):
+    __slots__ = ()
 
     async def read(self, size: int) -> bytes:
         return await self._body.read(size if self._size is None else min(size, self._size))
 
     async def readinto(self, view: memoryview) -> int:
-        if not self._body.counted or self._size is not None:
-            return await super().readinto(view)
-        return await self._body.readinto(view)
+        if self._direct:
+            return await self._body.readinto(view)
+        return await super().readinto(view)
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,7 +277,8 @@ class _HttpxBase(Generic[ClientT]):
 
 
 class HttpxBackend(_HttpxBase[httpx.Client]):
-    """Any ``httpx.Client``; the library's own straight to their transport."""
+    """Any ``httpx.Client``; the library's own straight to their transport. The twin of
+    ``AsyncHttpxBackend``, checked against it by tests/test_twins.py."""
 
     def send(self, command: Send, prepared: Prepared | None = None) -> SyncWire:
         request, direct = self._request(command, prepared)
@@ -297,7 +298,7 @@ class HttpxBackend(_HttpxBase[httpx.Client]):
             fields = response.extensions.get(FIELDS_EXTENSION)
             return TransportWire(response, body, waited, fields, command.chunk_size)
         if _preloaded(response):
-            return StreamWire(response, iter((response.content,)), waited)
+            return StreamWire(response, _once(response.content), waited)
         return StreamWire(response, response.iter_raw(command.chunk_size), waited)
 
 
@@ -322,7 +323,7 @@ class AsyncHttpxBackend(_HttpxBase[httpx.AsyncClient]):
             fields = response.extensions.get(FIELDS_EXTENSION)
             return AsyncTransportWire(response, body, waited, fields, command.chunk_size)
         if _preloaded(response):
-            return AsyncStreamWire(response, _once(response.content), waited)
+            return AsyncStreamWire(response, _aonce(response.content), waited)
         return AsyncStreamWire(response, response.aiter_raw(command.chunk_size), waited)
 
 
@@ -354,5 +355,9 @@ def _preloaded(response: httpx.Response) -> bool:
     return response.is_stream_consumed and hasattr(response, "_content")
 
 
-async def _once(data: bytes) -> AsyncIterator[bytes]:
+def _once(data: bytes) -> Iterator[bytes]:
+    yield data
+
+
+async def _aonce(data: bytes) -> AsyncIterator[bytes]:
     yield data

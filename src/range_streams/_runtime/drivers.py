@@ -50,27 +50,66 @@ ANY_SIZE = 1 << 20
 _AHEAD = ThreadPoolExecutor(max_workers=32, thread_name_prefix="range-streams-ahead")
 
 
+@dataclass(slots=True)
+class Primed(Generic[T]):
+    """A flow advanced to its first command before it is run, with that command's
+    request already built when it is a ``Send`` our transport takes directly: the part
+    of starting a flow that needs no I/O, done ahead while the event loop would wait
+    (``fetch_many``). ``command`` is None when the flow ended at once, with ``value``."""
+
+    flow: Flow[T]
+    command: Command | None
+    value: Any = None
+    request: Prepared | None = None
+
+
+def prime(client: httpx.Client | httpx.AsyncClient, flow: Flow[T]) -> Primed[T]:
+    """Advance ``flow`` to its first command; the flow's own errors propagate. Either
+    driver runs the result (``run_sync`` on a ``Client``'s, ``run_async`` on an
+    ``AsyncClient``'s)."""
+    try:
+        command = flow.send(None)
+    except StopIteration as stop:
+        return Primed(flow, None, stop.value)
+    if not isinstance(command, Send):
+        return Primed(flow, command)
+    if isinstance(client, httpx.AsyncClient):
+        return Primed(flow, command, request=AsyncHttpxBackend(client).prepare(command))
+    return Primed(flow, command, request=HttpxBackend(client).prepare(command))
+
+
 # -- sync ---------------------------------------------------------------------------------
 
 
-def run_sync(client: httpx.Client, flow: Flow[T], opened: list[SyncWire] | None = None) -> T:
-    """Run ``flow`` to its end on ``client``; ``opened`` collects the wires it opened."""
+def run_sync(
+    client: httpx.Client, flow: Flow[T] | Primed[T], opened: list[SyncWire] | None = None
+) -> T:
+    """Run ``flow`` (or a primed one) to its end on ``client``; ``opened`` collects the
+    wires it opened."""
     return _run_sync(HttpxBackend(client), flow, [] if opened is None else opened)
 
 
-def _run_sync(backend: HttpxBackend, flow: Flow[T], opened: list[SyncWire]) -> T:
+def _run_sync(backend: HttpxBackend, flow: Flow[T] | Primed[T], opened: list[SyncWire]) -> T:
     # The stepping is written out here rather than shared with the async driver's: it
-    # runs once per command, the hottest loop of the library.
+    # runs once per command, the hottest loop of the library. tests/test_twins.py checks
+    # that this is ``_run_async`` without its awaits, so the two cannot drift.
+    prepared: Prepared | None = None
+    command: Command | None = None
+    if isinstance(flow, Primed):
+        if flow.command is None:
+            return cast(T, flow.value)
+        command, prepared, flow = flow.command, flow.request, flow.flow
     result: Any = None
     error: Exception | None = None
     while True:
-        try:
-            command = flow.throw(error) if error is not None else flow.send(result)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+        if command is None:
+            try:
+                command = flow.throw(error) if error is not None else flow.send(result)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
         error = None
         try:
-            result = _execute_sync(backend, command, opened)
+            result = _execute_sync(backend, command, opened, prepared)
         except Exception as exc:  # handed to the flow, which decides
             result, error = None, exc
         except BaseException:
@@ -79,6 +118,7 @@ def _run_sync(backend: HttpxBackend, flow: Flow[T], opened: list[SyncWire]) -> T
             _close_all(opened)
             flow.close()
             raise
+        command = prepared = None
 
 
 def _close_all(wires: list[SyncWire]) -> None:
@@ -87,7 +127,12 @@ def _close_all(wires: list[SyncWire]) -> None:
             wire.close()
 
 
-def _execute_sync(backend: HttpxBackend, command: Command, opened: list[SyncWire]) -> Any:
+def _execute_sync(
+    backend: HttpxBackend,
+    command: Command,
+    opened: list[SyncWire],
+    prepared: Prepared | None = None,
+) -> Any:
     # A wire a command names was made by this driver's backend: a SyncWire.
     if isinstance(command, Receive):
         wire: Any = command.wire
@@ -96,7 +141,7 @@ def _execute_sync(backend: HttpxBackend, command: Command, opened: list[SyncWire
         wire = command.wire
         return wire.readinto(command.view)
     if isinstance(command, Send):
-        wire = backend.send(command)
+        wire = backend.send(command, prepared)
         opened.append(wire)
         return wire
     if isinstance(command, Close):
@@ -133,29 +178,6 @@ def _execute_sync(backend: HttpxBackend, command: Command, opened: list[SyncWire
 
 
 # -- async --------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class Primed(Generic[T]):
-    """A flow advanced to its first command before it is run, with that command's
-    request already built when it is a ``Send`` our transport takes directly: the part
-    of starting a flow that needs no I/O, done ahead while the event loop would wait
-    (``fetch_many``). ``command`` is None when the flow ended at once, with ``value``."""
-
-    flow: Flow[T]
-    command: Command | None
-    value: Any = None
-    request: Prepared | None = None
-
-
-def prime(client: httpx.AsyncClient, flow: Flow[T]) -> Primed[T]:
-    """Advance ``flow`` to its first command; the flow's own errors propagate."""
-    try:
-        command = flow.send(None)
-    except StopIteration as stop:
-        return Primed(flow, None, stop.value)
-    prepared = AsyncHttpxBackend(client).prepare(command) if isinstance(command, Send) else None
-    return Primed(flow, command, request=prepared)
 
 
 async def run_async(
