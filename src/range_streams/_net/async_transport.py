@@ -25,7 +25,7 @@ import httpx
 from anyio.streams.tls import TLSAttribute, TLSStream
 
 from .._core.stepper import Stepper
-from .exchange import Recv, RecvInto, Steps
+from .exchange import SocketRecv, SocketRecvInto, Steps
 from .options import TLSSource
 from .pool import Connect, Drop, Origin, PoolSteps, PoolTransport, RunOn, Slots, origin_of
 from .shared import (
@@ -340,9 +340,9 @@ async def _adrive(
             return stop.value  # type: ignore[no-any-return]
         if connection is None:
             raise httpx.StreamClosed()
-        if isinstance(op, Recv):
+        if isinstance(op, SocketRecv):
             result = await connection.recv(op.size, timeouts.get("read"), op.arm, op.owed)
-        elif isinstance(op, RecvInto):
+        elif isinstance(op, SocketRecvInto):
             result = await connection.recv_into(op.view, timeouts.get("read"), op.arm, op.owed)
         else:
             await connection.send(op.data, timeouts.get("write"))

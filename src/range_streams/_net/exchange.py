@@ -9,7 +9,8 @@ bytes go from the socket to the caller in the pieces the kernel hands over, rath
 through an h11 event per 64 KiB.
 
 Its work is stated as steps (``head_steps``, ``read_steps``, ``readinto_steps``): a
-generator yields ``SendAll``/``Recv``/``RecvInto`` and receives their results, and each
+generator yields ``SocketSendAll``/``SocketRecv``/``SocketRecvInto`` (socket operations,
+not the flows' ``Send``/``Receive`` commands) and receives their results, and each
 transport runs the steps on its connection with a loop of a few lines (``_drive`` in
 ``sync_transport``, ``_adrive`` in ``async_transport``). ``done`` and ``reusable`` say
 when the response has ended and whether its connection may serve another.
@@ -36,9 +37,9 @@ from .heads import (
 __all__ = [
     "MAX_HEAD",
     "Exchange",
-    "Recv",
-    "RecvInto",
-    "SendAll",
+    "SocketRecv",
+    "SocketRecvInto",
+    "SocketSendAll",
     "Steps",
     "head_too_long",
     "incomplete_body",
@@ -55,14 +56,14 @@ _NO_BODY_STATUSES = frozenset({204, 304})
 
 
 @dataclass(frozen=True, slots=True)
-class SendAll:
+class SocketSendAll:
     """Write all of ``data``."""
 
     data: bytes
 
 
 @dataclass(frozen=True, slots=True)
-class Recv:
+class SocketRecv:
     """Read at most ``size`` bytes (``b""``: the peer closed); ``arm``: TCP_QUICKACK first;
     ``owed``: the peer owes at least ``size`` more bytes (a counted body), so the socket
     may wait for all of them before waking the reader (``SO_RCVLOWAT``)."""
@@ -73,8 +74,8 @@ class Recv:
 
 
 @dataclass(frozen=True, slots=True)
-class RecvInto:
-    """Read into ``view``: the count (0: the peer closed); ``owed`` as for ``Recv``."""
+class SocketRecvInto:
+    """Read into ``view``: the count (0: the peer closed); ``owed`` as for ``SocketRecv``."""
 
     view: memoryview
     arm: bool = True
@@ -84,7 +85,7 @@ class RecvInto:
 R = TypeVar("R")
 # What the sync and async connections share: a generator that yields the socket
 # operations it needs and receives their results, so each driver is a loop of a few lines.
-Steps = Generator[SendAll | Recv | RecvInto, Any, R]
+Steps = Generator[SocketSendAll | SocketRecv | SocketRecvInto, Any, R]
 
 
 def head_too_long(limit: int) -> httpx.RemoteProtocolError:
@@ -249,8 +250,8 @@ class Exchange:
 
     def head_steps(self) -> Steps[None]:
         """Send the request, read until the head is in."""
-        yield SendAll(self.outgoing)
-        while self.receive_head((yield Recv(HEAD_READ))) is None:
+        yield SocketSendAll(self.outgoing)
+        while self.receive_head((yield SocketRecv(HEAD_READ))) is None:
             pass
 
     def read_steps(self, max_bytes: int) -> Steps[bytes]:
@@ -258,7 +259,7 @@ class Exchange:
         piece = self.buffered(max_bytes)
         while not piece and not self.done:
             owed = self._length is not None
-            piece = self.receive((yield Recv(self.want(max_bytes), self.early, owed)))
+            piece = self.receive((yield SocketRecv(self.want(max_bytes), self.early, owed)))
         return piece
 
     def readinto_steps(self, view: memoryview) -> Steps[int]:
@@ -272,7 +273,7 @@ class Exchange:
             return len(pending)
         want, size = self.want(len(view)), 0
         while size < want:
-            got = yield RecvInto(view[size:want], self.early, True)
+            got = yield SocketRecvInto(view[size:want], self.early, True)
             self.received(got)
             size += got
         return size

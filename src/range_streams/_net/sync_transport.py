@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import httpx
 
 from .._core.stepper import Stepper
-from .exchange import Recv, RecvInto, Steps
+from .exchange import SocketRecv, SocketRecvInto, Steps
 from .options import TLSSource
 from .pool import Connect, Drop, Origin, PoolSteps, PoolTransport, RunOn, Slots, origin_of
 from .shared import (
@@ -53,9 +53,9 @@ def _drive(steps: Steps[R], connection: _Socket | None, timeouts: dict[str, floa
             return stop.value  # type: ignore[no-any-return]
         if connection is None:
             raise httpx.StreamClosed()
-        if isinstance(op, Recv):
+        if isinstance(op, SocketRecv):
             result = connection.recv(op.size, timeouts.get("read"), op.arm, op.owed)
-        elif isinstance(op, RecvInto):
+        elif isinstance(op, SocketRecvInto):
             result = connection.recv_into(op.view, timeouts.get("read"), op.arm, op.owed)
         else:
             connection.send(op.data, timeouts.get("write"))
