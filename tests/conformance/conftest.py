@@ -60,15 +60,25 @@ def matrix() -> Iterator[Matrix]:
     )
 
 
+# Cases whose recorded result may differ from run to run, and why: not compared.
+TIMING_DEPENDENT = {
+    "file truncated mid-read": (
+        "how a server answers the resume depends on how much of the old file it had sent"
+        " (or buffered) when the file shrank"
+    ),
+}
+
+
 def stale_results(
     records: dict[str, dict[str, dict[str, Any]]], published: dict[str, Any]
 ) -> list[str]:
     """``server / case`` for each recorded outcome whose result the published matrix
-    does not have."""
+    does not have (``TIMING_DEPENDENT`` cases left out)."""
     servers = published.get("servers", {})
     return [
         f"{server} / {case}"
         for server, cases in records.items()
         for case, outcome in cases.items()
-        if servers.get(server, {}).get(case, {}).get("result") != outcome.get("result")
+        if case not in TIMING_DEPENDENT
+        and servers.get(server, {}).get(case, {}).get("result") != outcome.get("result")
     ]

@@ -725,3 +725,5 @@ def test_a_changed_result_is_stale() -> None:
     assert stale_results(same, published) == []
     assert stale_results(changed, published) == ["nginx / tail"]
     assert stale_results(unknown, published) == ["caddy / tail"]
+    racy = {"nginx": {"file truncated mid-read": {"result": "anything"}}}
+    assert stale_results(racy, published) == []
