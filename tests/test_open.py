@@ -217,6 +217,28 @@ def test_readinto_and_reads_larger_than_the_buffer() -> None:
     assert sum(b - a for a, b in spans_of(server.ranges_sent)) == 50_013
 
 
+@pytest.mark.parametrize("strategy", [rs.Adaptive(), rs.ExactReads()], ids=["adaptive", "exact"])
+@pytest.mark.parametrize("how", ["read", "readinto"])
+def test_a_read_bigger_than_the_buffer_is_one_request(strategy: rs.ReadStrategy, how: str) -> None:
+    """BufferedReader reads a big ``read(n)`` in two raw reads (a multiple of its buffer
+    straight into the caller's memory, then a buffer refill for the rest); the raw file
+    hears of all ``n`` with the first, so it is one request of ``n`` bytes (pyarrow reads
+    each parquet column chunk so)."""
+    server = FakeServer(DATA)
+    with fake_open(server, strategy=strategy) as f:  # the default 128 KiB buffer
+        # each read a jump backwards, so that no read carries on from the one before
+        for start, size in ((700_000, 300_000), (300_000, 2 * 128 * KB + 7), (10_000, 5000)):
+            f.seek(start)
+            if how == "read":
+                assert f.read(size) == DATA[start : start + size]
+            else:
+                into = bytearray(size)
+                assert f.readinto(into) == size and bytes(into) == DATA[start : start + size]
+    assert spans_of(server.ranges_sent) == [
+        (700_000, 1_000_000), (300_000, 300_000 + 2 * 128 * KB + 7), (10_000, 15_000)
+    ]  # fmt: skip
+
+
 def test_seek_takes_ints_only() -> None:
     with fake_open(FakeServer(DATA)) as f, pytest.raises(rs.InvalidRangeError):
         f.seek(1.5)  # type: ignore[arg-type]

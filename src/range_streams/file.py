@@ -196,11 +196,14 @@ class RangeFile(_FileFacts, io.RawIOBase):
         stream a file: ``f.readinto(buffer)`` with one reused buffer)."""
         view = memoryview(buffer).cast("B")
         limit = self._read_limit
+        planned = 0
         if limit is not None and 0 < limit < len(view):
             view = view[:limit]  # a buffered caller wants only this many
-        elif limit is None and self._refills:
+        elif limit is not None:
+            planned = limit  # ... and all of them, this piece first: one request
+        elif self._refills:
             self._refilling()
-        count: int = self._run(self._core.readinto(view))
+        count: int = self._run(self._core.readinto(view, planned))
         if limit is not None:
             self._read_limit = limit - count
         return count

@@ -315,25 +315,30 @@ class FileCore:
         # One join at the end (none for a single piece): sequential reads copy once.
         return pieces.join()
 
-    def readinto(self, view: memoryview) -> Flow[int]:
+    def readinto(self, view: memoryview, planned: int = 0) -> Flow[int]:
         """Up to ``len(view)`` bytes from the current position into ``view``; with our
-        own transport a sequential read goes from the socket straight into it."""
+        own transport a sequential read goes from the socket straight into it.
+        ``planned``: the caller will read this many bytes from here in all, in pieces (a
+        buffered reader fills the caller's memory a buffer's multiple at a time, then
+        refills its buffer for the rest), so a request made now covers all of them."""
         self._check()
         position = self.position
         total = self.remote.total
         size = len(view) if total is None else max(min(len(view), total - position), 0)
         if size == 0:
             return 0
-        got = yield from self._serve(position, size, _Into(view))
+        got = yield from self._serve(position, size, _Into(view), planned)
         self.position = position + got
         return got
 
-    def _serve(self, position: int, size: int, sink: _Pieces | _Into) -> Flow[int]:
+    def _serve(
+        self, position: int, size: int, sink: _Pieces | _Into, planned: int = 0
+    ) -> Flow[int]:
         """``[position, position + size)`` into ``sink``, cheapest source first; the
         count served (fewer only at the end of the file)."""
         if self._whole is None:
             try:
-                return (yield from self._serve_ranged(position, size, sink))
+                return (yield from self._serve_ranged(position, size, sink, planned))
             except RangeNotSupportedError as refused:
                 yield from self._take_whole(refused)
                 sink.reset()
@@ -370,7 +375,9 @@ class FileCore:
             raise InvalidRangeError(f"[{start}, {stop}) reaches past the end of {self.url}")
         return data
 
-    def _serve_ranged(self, position: int, size: int, sink: _Pieces | _Into) -> Flow[int]:
+    def _serve_ranged(
+        self, position: int, size: int, sink: _Pieces | _Into, planned: int = 0
+    ) -> Flow[int]:
         got = 0
         sequential = self._continues(position)
         while got < size:
@@ -391,7 +398,7 @@ class FileCore:
                     continue
             body = self._body
             if body is None or not body.covers(at):
-                body = yield from self._fetch(at, want, sequential)
+                body = yield from self._fetch(at, max(want, planned - got), sequential)
             if body is None:
                 continue  # the strategy put the span in the cache
             assert body.stop is not None
