@@ -87,6 +87,17 @@ def _png_bytes() -> bytes:
     return buffer.getvalue()
 
 
+def _noise_png_bytes() -> bytes:
+    """A PNG of ~800 KB (noise does not compress), in IDAT chunks of 64 KiB."""
+    from PIL import Image  # noqa: PLC0415
+
+    buffer = io.BytesIO()
+    Image.frombytes("RGB", (512, 512), random.Random(3).randbytes(512 * 512 * 3)).save(
+        buffer, "PNG"
+    )
+    return buffer.getvalue()
+
+
 def _conda_bytes() -> bytes:
     import zstandard  # noqa: PLC0415
 
@@ -129,6 +140,7 @@ def files(docroot: Path) -> dict[str, bytes]:
         "cli-sample.zip": sample_zip.read_bytes(),
         "cli-sample.tar": _tar_bytes(),
         "cli-sample.png": _png_bytes(),
+        "cli-noise.png": _noise_png_bytes(),
         "cli-sample.conda": _conda_bytes(),
         "cli-evil.zip": _evil_zip(),
         "cli-get.bin": random.Random(11).randbytes(2 << 20),
@@ -241,6 +253,17 @@ def test_ls_zip_json_schema_in_one_request(server: RunningServer, files: dict) -
     with zipfile.ZipFile(io.BytesIO(files["cli-sample.zip"])) as archive:
         expected = [(i.filename, i.file_size, i.compress_size) for i in archive.infolist()]
     assert [(m["name"], m["size"], m["compressed_size"]) for m in members] == expected
+
+
+def test_ls_of_a_png_reads_its_head_once(server: RunningServer, files: dict) -> None:
+    # Detection reads what the PNG reader reads first, so the chunk table starts from it.
+    trace = TraceLog()
+    listing = run("ls", "--json", server.url("cli-noise.png"), trace=trace).json()
+    assert listing["format"] == "png" and listing["members"][0]["name"] == "IHDR"
+    ranges = [r.range.removeprefix("bytes=") for r in trace.records if r.range]
+    starts = [int(spec.split("-")[0]) for spec in ranges if not spec.startswith("-")]
+    assert starts.count(0) == 1
+    assert not [start for start in starts if 0 < start < 64 * 1024]
 
 
 @pytest.mark.parametrize(

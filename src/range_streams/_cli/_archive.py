@@ -14,7 +14,7 @@ from typing import Any
 
 from .._core.source import ByteSource
 from ..codecs import ArchiveFormatError, CondaReader, PngReader, TarInfo, TarReader, ZipReader
-from ..codecs.png import ChunkInfo
+from ..codecs.png import PNG_READ_AHEAD, ChunkInfo
 from ..codecs.zip import ZIP_TAIL_PROBE, ZipInfo
 
 __all__ = ["LS_SCHEMA_VERSION", "Archive", "Member", "detect"]
@@ -95,7 +95,9 @@ def detect(source: ByteSource) -> Archive:
             return _zip_or_conda(source)
         except ArchiveFormatError as error:  # the signature may be data: look at the head
             zip_error = error
-    head = source.read_at(0, min(512, source.size))
+    # The PNG reader's own first read: a PNG is then listed from what detection fetched,
+    # and a tar header (512 bytes) is in it too.
+    head = source.read_at(0, min(PNG_READ_AHEAD, source.size))
     if head.startswith(_PNG):
         return Archive("png", source, png=PngReader(source))
     if head[257:262] == b"ustar":
