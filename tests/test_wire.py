@@ -28,8 +28,7 @@ import anyio.from_thread
 import httpx
 import pytest
 
-from range_streams._net import pool
-from range_streams._net import shared as _wire
+from range_streams._net import pool, shared
 from range_streams._net.async_transport import AsyncWireTransport
 from range_streams._net.sync_transport import WireTransport
 
@@ -647,12 +646,20 @@ def test_bytes_after_the_body_spoil_the_connection(
     assert server.wait_eof(0)
 
 
-def wait_until_idle_readable(client: Harness) -> None:
+def wait_until(condition: Callable[[], bool], failure: str) -> None:
+    """Poll ``condition`` until it holds; ``WAIT`` seconds is a liveness bound only."""
     deadline = time.monotonic() + WAIT
-    while not all(_wire.readable(sock) for sock in client.idle_sockets()):
-        if time.monotonic() > deadline:  # a liveness bound only
-            pytest.fail("the server's close never reached the idle connections")
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(failure)
         time.sleep(0.001)
+
+
+def wait_until_idle_readable(client: Harness) -> None:
+    wait_until(
+        lambda: all(shared.readable(sock) for sock in client.idle_sockets()),
+        "the server's close never reached the idle connections",
+    )
 
 
 def test_bytes_while_idle_spoil_the_connection(serve: Any, client: Harness) -> None:
@@ -694,13 +701,13 @@ def test_a_stray_byte_after_a_big_body_spoils_the_connection(serve: Any, client:
     assert sent.wait(WAIT)
     (sock,) = client.idle_sockets()
     queued = bytearray(4)
-    deadline = time.monotonic() + WAIT
-    while (
-        fcntl.ioctl(sock.fileno(), termios.FIONREAD, queued) == 0
-        and not struct.unpack("i", queued)[0]
-    ):  # until the kernel holds the byte (whatever poll would say of it)
-        assert time.monotonic() < deadline, "the stray byte never arrived"
-        time.sleep(0.001)
+
+    def byte_queued() -> bool:  # the kernel holds the byte, whatever poll would say of it
+        return fcntl.ioctl(sock.fileno(), termios.FIONREAD, queued) != 0 or bool(
+            struct.unpack("i", queued)[0]
+        )
+
+    wait_until(byte_queued, "the stray byte never arrived")
     assert client.get(server.url()).content == b"good"
     assert server.accepted == 2
 
