@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import fcntl
 import functools
-import importlib.util
 import socket
 import ssl
 import struct
@@ -31,6 +30,7 @@ import pytest
 from range_streams._net import pool, shared
 from range_streams._net.async_transport import AsyncWireTransport
 from range_streams._net.sync_transport import WireTransport
+from tests.runtimes import BACKENDS
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -261,25 +261,6 @@ def serve() -> Iterator[Callable[..., ScriptServer]]:
 # -- the clients --------------------------------------------------------------------------
 
 
-def _trio_works() -> bool:
-    """trio is optional here, and anyio needs a recent one: probe a real connection."""
-    if importlib.util.find_spec("trio") is None:
-        return False
-
-    async def probe() -> None:
-        with socket.create_server(("127.0.0.1", 0)) as listener:
-            stream = await anyio.connect_tcp("127.0.0.1", listener.getsockname()[1])
-            await stream.aclose()
-
-    try:
-        anyio.run(probe, backend="trio")
-    except Exception:
-        return False
-    return True
-
-
-TRIO = pytest.mark.skipif(not _trio_works(), reason="needs a trio that this anyio supports")
-BACKENDS = ["asyncio", pytest.param("trio", marks=TRIO)]
 MODES = ["sync", *BACKENDS]
 
 

@@ -13,8 +13,6 @@ proxy variables, no SSL_CERT_FILE): only what the test passes.
 from __future__ import annotations
 
 import functools
-import importlib.util
-import socket
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ import httpx
 import pytest
 
 import range_streams as rs
+from tests.runtimes import TRIO
 
 __all__ = [
     "MODES",
@@ -49,26 +48,8 @@ T = TypeVar("T")
 TIMEOUT = httpx.Timeout(2.0)
 
 
-def _trio_works() -> bool:
-    """trio is in the test extra; anyio needs a recent one: probe a real connection."""
-    if importlib.util.find_spec("trio") is None:
-        return False
-
-    async def probe() -> None:
-        with socket.create_server(("127.0.0.1", 0)) as listener:
-            stream = await anyio.connect_tcp("127.0.0.1", listener.getsockname()[1])
-            await stream.aclose()
-
-    try:
-        anyio.run(probe, backend="trio")
-    except Exception:
-        return False
-    return True
-
-
-_TRIO = pytest.mark.skipif(not _trio_works(), reason="needs a trio that this anyio supports")
 # Our client on each runtime: the sync one, the async one under asyncio and under trio.
-MODES = ["sync", "asyncio", pytest.param("trio", marks=_TRIO)]
+MODES = ["sync", "asyncio", pytest.param("trio", marks=TRIO)]
 
 
 @dataclass(frozen=True)
