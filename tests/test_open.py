@@ -16,6 +16,8 @@ import httpx
 import pytest
 
 import range_streams as rs
+from range_streams._cli._demo import make_sample_zip
+from range_streams.codecs import ZipStream
 from tests.servers.fixtures import MTIME
 from tests.servers.launch import RunningServer
 
@@ -314,6 +316,18 @@ def test_fetch_many_takes_request_options(logged: RunningServer) -> None:
     assert [r.data for r in results] == [[CSV[:10]], [CSV[-5:]]]
     records = logged.access_records(lambda r: r.target.endswith("open-lines.csv"), min_count=2)
     assert [r.header for r in records] == ["many", "many"]
+
+
+def test_codec_streams_take_request_options(logged: RunningServer, docroot: Path) -> None:
+    path = docroot / "open-codec.zip"
+    make_sample_zip(path)
+    path.chmod(0o644)
+    url = logged.url("open-codec.zip")
+    logged.clear_access_log()
+    with ZipStream(url, headers={"X-Range-Streams-Test": "zip"}) as stream:
+        assert stream.zipped_files
+    records = logged.access_records(lambda r: r.target.endswith("open-codec.zip"), min_count=1)
+    assert {r.header for r in records} == {"zip"}
 
 
 # -- pickling ------------------------------------------------------------------------------------

@@ -21,7 +21,6 @@ import httpx
 from ranges import Range
 
 from .._core.registry import PruningLevel
-from .._flows.body import BodyLimits, RetryPolicy
 from .._flows.commands import Flow
 from .._state.response import RangeResponse
 from .._state.stream_core import EMPTY_RANGE, ByteRange
@@ -49,13 +48,13 @@ class _CodecStream(RangeStream):
         force_async: bool = False,
         chunk_size: int | None = None,
         raise_response: bool = True,
-        *,
-        retry: RetryPolicy | None = None,
-        limits: BodyLimits | None = None,
+        **options: Any,
     ) -> None:
+        # options: RangeStream's keywords (retry, limits, cache, request options such as
+        # headers= or client_options=), which the stream's client is made from.
         super().__init__(
             url, client, byte_range, pruning_level, single_request, force_async, chunk_size,
-            raise_response, retry=retry, limits=limits,
+            raise_response, **options,
         )  # fmt: skip
         self.file = RangeFile(self.url, self.client)
         self.file._core.remote = self.remote  # one pinned version for both views
